@@ -1,0 +1,254 @@
+"""`ctp`: the command-line entry point. `main(argv) -> int` so tests can call it.
+
+Exit codes: 0 success, 1 runtime error (bad data, registry problem), 2 bad usage or bad config,
+3 the cycle ran and rejected the batch at the quality gate (`ctp run` only).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from ctpipeline.errors import CtpError
+
+EXIT_REJECTED = 3
+
+
+def _paths(args):
+    from ctpipeline.state import StatePaths, resolve_state_dir
+
+    return StatePaths(resolve_state_dir(getattr(args, "state_dir", None)))
+
+
+def _setup(args):
+    from ctpipeline.env import configure_environment, configure_logging
+
+    paths = _paths(args)
+    configure_environment(paths)
+    configure_logging(getattr(args, "verbose", False))
+    return paths
+
+
+# --------------------------------------------------------------------------- config
+
+
+def cmd_config_validate(args) -> int:
+    from ctpipeline.config import load_config
+    from ctpipeline.models import check_model_params
+    from ctpipeline.quality import load_suite
+
+    for f in args.files:
+        cfg = load_config(f)
+        check_model_params(cfg, f)
+        suite = load_suite(cfg.suite_path)
+        print(f"{f}: OK (pipeline {cfg.name!r}, {cfg.target.task} on {cfg.target.column!r}, model {cfg.model.type}, "
+              f"suite {suite.get('name')!r} with {len(suite.get('expectations', []))} expectations, "
+              f"hash {cfg.config_hash()})")
+    return 0
+
+
+def cmd_config_schema(args) -> int:
+    from ctpipeline.config import json_schema
+
+    print(json.dumps(json_schema(), indent=2))
+    return 0
+
+
+# --------------------------------------------------------------------------- data
+
+
+def cmd_land(args) -> int:
+    from ctpipeline import data
+    from ctpipeline.pipeline import Pipeline
+
+    paths = _setup(args)
+    p = Pipeline.open(args.config, paths.root)
+    if p.cfg.source is None:
+        raise CtpError(f"{args.config}: no 'source' section; drop Parquet batch files into {p.landing_dir} instead")
+    t0 = time.perf_counter()
+    df = data.load_source(p.cfg.source, p.cfg.data, p.cfg.config_dir)
+    batches = data.split_batches(df, p.cfg.data)
+    written = data.land(batches, p.landing_dir, overwrite=args.overwrite)
+    print(f"landed {len(written)} new batch files ({len(batches)} periods, {len(df)} rows) in {p.landing_dir} "
+          f"in {time.perf_counter() - t0:.1f}s")
+    return 0
+
+
+# --------------------------------------------------------------------------- cycles
+
+
+def _cycles(args, paths, n: int | None, trigger: str) -> list[dict]:
+    """Run up to n cycles (None: until no batch is left) in this process: one Prefect server start."""
+    from flows.continuous_training import continuous_training
+
+    results = []
+    i = 0
+    while n is None or i < n:
+        t0 = time.perf_counter()
+        state = continuous_training(config=str(Path(args.config).resolve()), state_dir=str(paths.root),
+                                    trigger=trigger, return_state=True)
+        res = state.result(raise_on_failure=True)
+        if res["status"] == "no-batch":
+            if i == 0:
+                print("no new batch in the landing folder: nothing to do")
+            break
+        i += 1
+        results.append(res)
+        total = f"/{n}" if n else ""
+        chal = res.get("challenger_metric")
+        metric = f" {res['metric']}={chal:.4f}" if chal is not None else ""
+        print(f"[{i}{total}] batch {res['batch']}: {res['status']}{metric} "
+              f"(champion v{res.get('champion_version_after') or '-'}, {time.perf_counter() - t0:.1f}s)", flush=True)
+        for r in res.get("reasons", []):
+            print("      " + r.replace("\n", "\n      "), flush=True)
+    return results
+
+
+def cmd_run(args) -> int:
+    paths = _setup(args)
+    results = _cycles(args, paths, 1, args.trigger)
+    if results and results[0]["status"] == "quarantined":
+        return EXIT_REJECTED
+    return 0
+
+
+def cmd_replay(args) -> int:
+    from ctpipeline.report import REPLAY_COLUMNS, replay_rows, table
+
+    paths = _setup(args)
+    t0 = time.perf_counter()
+    results = _cycles(args, paths, args.batches, "replay")
+    if results:
+        print()
+        print(table(replay_rows(results), REPLAY_COLUMNS))
+        print(f"\n{len(results)} batches in {time.perf_counter() - t0:.0f}s; state in {paths.root}")
+    _print_ui_hint(paths)
+    return 0
+
+
+def cmd_demo(args) -> int:
+    args.overwrite = False
+    cmd_land(args)
+    return cmd_replay(args)
+
+
+def cmd_status(args) -> int:
+    from ctpipeline.pipeline import Pipeline
+    from ctpipeline.report import table
+
+    paths = _setup(args)
+    p = Pipeline.open(args.config, paths.root)
+    for alias in ("champion", "challenger"):
+        ref = p.registry.get_alias(alias)
+        print(f"{alias:<11} {('v' + ref.version + '  ' + ref.uri) if ref else '(none)'}")
+    recs = p.batch_log.records()
+    print(f"\nbatches processed: {len(recs)} (log: {p.batch_log.path})")
+    if recs:
+        print(table(recs[-20:], [("batch", "batch"), ("status", "status"), ("outcome", "outcome"),
+                                 ("rows", "rows"), ("champion_version", "champion"), ("at", "at")]))
+    return 0
+
+
+# --------------------------------------------------------------------------- UIs
+
+
+def _print_ui_hint(paths) -> None:
+    print("\nLook at the results:")
+    print(f"  MLflow UI:  .venv/bin/ctp ui mlflow    (= mlflow ui --backend-store-uri sqlite:///{paths.mlflow_db})")
+    print(f"  Prefect UI: .venv/bin/ctp ui prefect   (= PREFECT_HOME={paths.prefect_home} prefect server start)")
+
+
+def cmd_ui(args) -> int:
+    from ctpipeline.env import configure_environment
+
+    paths = _paths(args)
+    configure_environment(paths)
+    bindir = Path(sys.executable).parent
+    if args.which == "mlflow":
+        cmd = [str(bindir / "mlflow"), "ui", "--backend-store-uri", f"sqlite:///{paths.mlflow_db}",
+               "--host", args.host, "--port", str(args.port or 5000)]
+    else:
+        cmd = [str(bindir / "prefect"), "server", "start", "--host", args.host, "--port", str(args.port or 4200)]
+    print("$ " + " ".join(cmd), flush=True)
+    if shutil.which(cmd[0]) is None:
+        raise CtpError(f"{cmd[0]} not found; run `make venv` first")
+    os.execv(cmd[0], cmd)
+    return 0  # unreachable
+
+
+# --------------------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="ctp", description="ctpipeline: continuous training with Prefect, MLflow and GX.")
+    sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def common(sp, config=True):
+        if config:
+            sp.add_argument("--config", "-c", default="configs/flights.yaml", help="pipeline YAML (default: %(default)s)")
+        sp.add_argument("--state-dir", help="embedded state folder (default: $CTP_HOME or .ctp)")
+        sp.add_argument("--verbose", "-v", action="store_true", help="debug logging")
+
+    c = sub.add_parser("config", help="validate configs or print their JSON schema")
+    csub = c.add_subparsers(dest="config_command", required=True, metavar="SUBCOMMAND")
+    v = csub.add_parser("validate", help="check config files (exit 2 with file, key and reason if invalid)")
+    v.add_argument("files", nargs="+", metavar="FILE")
+    v.set_defaults(func=cmd_config_validate)
+    s = csub.add_parser("schema", help="print the JSON schema of pipeline configs (for editor completion)")
+    s.set_defaults(func=cmd_config_schema)
+
+    sp = sub.add_parser("land", help="cut the configured source into period batches in the landing folder")
+    common(sp)
+    sp.add_argument("--overwrite", action="store_true", help="rewrite batch files that already exist")
+    sp.set_defaults(func=cmd_land)
+
+    sp = sub.add_parser("run", help="run one cycle on the next unprocessed batch (exit 3 if it was quarantined)")
+    common(sp)
+    sp.add_argument("--trigger", default="manual", help="recorded on the run (default: %(default)s)")
+    sp.set_defaults(func=cmd_run)
+
+    sp = sub.add_parser("replay", help="run cycles on the next N batches in one process, then print a table")
+    common(sp)
+    sp.add_argument("--batches", "-n", type=int, default=None, help="how many batches (default: all remaining)")
+    sp.set_defaults(func=cmd_replay)
+
+    sp = sub.add_parser("demo", help="land the configured source, then replay it (README's first command)")
+    common(sp)
+    sp.add_argument("--batches", "-n", type=int, default=None, help="how many batches (default: all)")
+    sp.set_defaults(func=cmd_demo)
+
+    sp = sub.add_parser("status", help="show champion/challenger aliases and processed batches")
+    common(sp)
+    sp.set_defaults(func=cmd_status)
+
+    sp = sub.add_parser("ui", help="start the MLflow or Prefect UI on the embedded stores")
+    sp.add_argument("which", choices=["mlflow", "prefect"])
+    sp.add_argument("--state-dir", help="embedded state folder (default: $CTP_HOME or .ctp)")
+    sp.add_argument("--host", default="127.0.0.1")
+    sp.add_argument("--port", type=int)
+    sp.set_defaults(func=cmd_ui)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "batches", None) is not None and args.batches < 1:
+        parser.error("--batches must be at least 1")
+    try:
+        return args.func(args)
+    except CtpError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def entrypoint() -> None:
+    sys.exit(main())

