@@ -218,6 +218,7 @@ def prefect_server():
     """A real, temporary Prefect server (SQLite) for the whole session."""
     os.environ.update({"PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1",
                        "MLFLOW_DISABLE_TELEMETRY": "true"})
+    import prefect.main  # noqa: F401  (Prefect binds its console handler now, to the session's stderr)
     from prefect.testing.utilities import prefect_test_harness
 
     with prefect_test_harness(server_startup_timeout=180):

@@ -25,11 +25,15 @@ def _paths(args):
     return StatePaths(resolve_state_dir(getattr(args, "state_dir", None)))
 
 
-def _setup(args):
+def _setup(args, flows: bool = False):
+    """Environment first (Prefect reads it on import), then logging: commands that run flows
+    leave the console to Prefect, which also ships our log lines to the Prefect UI."""
     from ctpipeline.env import configure_environment, configure_logging
 
     paths = _paths(args)
     configure_environment(paths)
+    if flows:
+        import prefect.main  # noqa: F401  (importing Prefect sets up its logging, once per process)
     configure_logging(getattr(args, "verbose", False))
     return paths
 
@@ -110,7 +114,7 @@ def _cycles(args, paths, n: int | None, trigger: str) -> list[dict]:
 
 
 def cmd_run(args) -> int:
-    paths = _setup(args)
+    paths = _setup(args, flows=True)
     results = _cycles(args, paths, 1, args.trigger)
     if results and results[0]["status"] == "quarantined":
         return EXIT_REJECTED
@@ -120,7 +124,7 @@ def cmd_run(args) -> int:
 def cmd_replay(args) -> int:
     from ctpipeline.report import REPLAY_COLUMNS, replay_rows, table
 
-    paths = _setup(args)
+    paths = _setup(args, flows=True)
     t0 = time.perf_counter()
     results = _cycles(args, paths, args.batches, "replay")
     if results:

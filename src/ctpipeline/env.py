@@ -35,8 +35,19 @@ def configure_environment(paths: StatePaths) -> None:
 
 
 def configure_logging(verbose: bool = False) -> None:
+    """Console logging for the `ctpipeline` logger.
+
+    Commands that run flows leave the console to Prefect: `PREFECT_LOGGING_EXTRA_LOGGERS=ctpipeline`
+    makes Prefect attach its own handlers (console and API, so the lines also show in the Prefect UI)
+    to our logger when it sets up logging. Until then, this handler prints our lines.
+    """
     level = logging.DEBUG if verbose else logging.INFO
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    logger = logging.getLogger("ctpipeline")
+    logger.setLevel(level)
+    if not logger.handlers:  # Prefect's handlers, when it has set up logging, print our lines
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s | %(levelname)-7s | %(name)s - %(message)s", "%H:%M:%S"))
+        logger.addHandler(handler)
     for noisy in ("alembic", "urllib3", "git", "mlflow.store.db.utils", "great_expectations", "httpx", "matplotlib"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", category=FutureWarning)

