@@ -42,7 +42,3 @@ def metric_value(metric: str, y_true, y_pred) -> float:
     if metric == "r2":
         return float(m.r2_score(y_true, y_pred))
     raise ValueError(f"unknown metric {metric!r}")
-
-
-def score(model, X: pd.DataFrame, y: pd.Series, metric: str, task: str) -> float:
-    return metric_value(metric, y, predict_for_metric(model, X, task))

@@ -18,7 +18,6 @@ import pandas as pd
 
 from ctpipeline import data as data_mod
 from ctpipeline.config import PipelineConfig, load_config
-from ctpipeline.errors import CtpError
 from ctpipeline.policy import Decision, decide
 from ctpipeline.state import BatchLog, StatePaths, resolve_state_dir
 
@@ -60,17 +59,25 @@ class Pipeline:
         return BatchLog(self.paths.pipeline_dir(self.name) / "batches.jsonl")
 
     @property
+    def embedded(self) -> bool:
+        """True when MLflow runs on the SQLite store in the state folder (no tracking server configured)."""
+        return not (self.cfg.mlflow.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI"))
+
+    @property
     def tracking_uri(self) -> str:
+        """`mlflow.tracking_uri` from the YAML, else $MLFLOW_TRACKING_URI, else SQLite in the state folder."""
         from ctpipeline.registry import sqlite_tracking_uri
 
-        return self.cfg.mlflow.tracking_uri or sqlite_tracking_uri(self.paths.mlflow_db)
+        if self.embedded:
+            return sqlite_tracking_uri(self.paths.mlflow_db)
+        return self.cfg.mlflow.tracking_uri or os.environ["MLFLOW_TRACKING_URI"]
 
     @cached_property
     def registry(self):
         from ctpipeline.registry import ModelRegistry, file_artifact_location
 
         artifact_location = None
-        if not self.cfg.mlflow.tracking_uri:
+        if self.embedded:
             self.paths.root.mkdir(parents=True, exist_ok=True)
             artifact_location = file_artifact_location(self.paths.artifacts / self.cfg.experiment_name)
         reg = ModelRegistry(self.tracking_uri, self.name, self.cfg.experiment_name, artifact_location)
@@ -208,25 +215,29 @@ class Evaluation:
     champion_ref: Any | None
     rows: int
     champion_error: str | None = None
+    y: Any = None                       # labels and scores, kept for the comparison plot
+    challenger_scores: Any = None
+    champion_scores: Any = None
 
 
 def evaluate(p: Pipeline, model, eval_df: pd.DataFrame) -> Evaluation:
     """Score the challenger and the current champion (from the registry) on the same batch."""
-    from ctpipeline.evaluation import score
+    from ctpipeline.evaluation import metric_value, predict_for_metric
 
     X, y = data_mod.make_xy(eval_df, p.cfg)
     metric, task = p.cfg.evaluation.metric, p.cfg.target.task
-    chal = score(model, X, y, metric, task)
+    chal_scores = predict_for_metric(model, X, task)
     ref = p.registry.champion()
-    champ, err = None, None
+    champ, champ_scores, err = None, None, None
     if ref is not None:
         try:
-            champ_model = p.registry.load_model(ref)
-            champ = score(champ_model, X, y, metric, task)
+            champ_scores = predict_for_metric(p.registry.load_model(ref), X, task)
+            champ = metric_value(metric, y, champ_scores)
         except Exception as exc:  # a champion that cannot be loaded or scored is reported, never fatal here
             err = f"champion v{ref.version} could not be scored: {exc}"
             log.error(err)
-    return Evaluation(metric, chal, champ, ref, len(X), err)
+    return Evaluation(metric, metric_value(metric, y, chal_scores), champ, ref, len(X), err,
+                      y.to_numpy(), chal_scores, champ_scores)
 
 
 def make_decision(p: Pipeline, ev: Evaluation) -> Decision:
@@ -272,6 +283,16 @@ def log_training(p: Pipeline, run_id: str, trained: Trained, ev: Evaluation, dec
                              "eval_rows": float(ev.rows), "train_rows": float(trained.train_rows),
                              "fit_seconds": trained.fit_seconds})
     reg.log_dict(run_id, decision.to_dict(), "decision/decision.json")
+    if ev.y is not None and len(ev.y):
+        import matplotlib.pyplot as plt
+
+        from ctpipeline.plots import comparison_plot
+
+        champ_label = f"champion v{ev.champion_ref.version}" if ev.champion_ref else "champion"
+        fig = comparison_plot(p.cfg.target.task, ev.metric, ev.y, ev.challenger_scores, ev.champion_scores,
+                              ("challenger", champ_label))
+        reg.log_figure(run_id, fig, "plots/challenger_vs_champion.png")
+        plt.close(fig)
 
 
 def register_challenger(p: Pipeline, run_id: str, trained: Trained, ev: Evaluation, decision: Decision,
@@ -314,7 +335,3 @@ def quality_failure_message(batch: data_mod.Batch, result, target: Path) -> str:
     lines = [f"batch {batch.name} rejected by the quality gate and moved to {target}:"]
     lines += [f"  - {f.describe()}" for f in result.failed]
     return "\n".join(lines)
-
-
-class BatchRejected(CtpError):
-    """Raised only where a caller asked for strict behaviour on rejected batches."""
