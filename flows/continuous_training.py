@@ -35,30 +35,35 @@ def quarantine(p: Pipeline, batch, result, run_id: str):
 
 
 @task(name="train-challenger", **TASK)
-def train(p: Pipeline, batch):
-    return steps.train_challenger(p, batch)
+def train(p: Pipeline, batch, batch_df):
+    return steps.train_challenger(p, batch, batch_df)
 
 
-@task(name="evaluate", **TASK)
-def evaluate(p: Pipeline, trained, eval_df):
-    return steps.evaluate(p, trained.model, eval_df)
+@task(name="backtest", **TASK)
+def evaluate(p: Pipeline, trained, batch_df, champion, previous_challenger):
+    return steps.evaluate(p, trained.model, batch_df, champion, previous_challenger)
 
 
-@task(name="register-and-promote", **TASK)
-def register_and_promote(p: Pipeline, run_id: str, batch, trained, ev, res: CycleResult) -> CycleResult:
+@task(name="decide-register-promote", **TASK)
+def decide_register_promote(p: Pipeline, run_id: str, batch, trained, ev, res: CycleResult,
+                            trigger: str) -> CycleResult:
     decision = steps.make_decision(p, ev)
-    steps.log_training(p, run_id, trained, ev, decision)
+    steps.log_training(p, run_id, trained, ev)
     ref = steps.register_challenger(p, run_id, trained, ev, decision, batch)
-    res.challenger_version = ref.version
-    res.reasons = list(decision.reasons)
+    res.challenger_version, res.verdict, res.reasons = ref.version, decision.verdict, list(decision.reasons)
     expected = ev.champion_ref.version if ev.champion_ref else None
-    if decision.promote and steps.promote(p, ref, expected):
-        res.status, res.champion_version_after = "promoted", ref.version
-    elif decision.promote:
-        res.status = "kept-champion"
-        res.reasons.append("champion changed during evaluation: promotion skipped (compare-and-swap)")
+    if decision.promote:
+        if steps.promote(p, ref, expected, reason=decision.reasons[0], trigger=trigger, run_id=run_id):
+            res.status, res.champion_version_after = "promoted", ref.version
+        else:
+            res.status = "kept-champion"
+            res.reasons.append("the champion alias moved while this challenger was evaluated: promotion skipped "
+                               "(compare-and-swap); the next cycle re-evaluates against the new champion")
     else:
-        res.status = "registered" if decision.verdict == "register_only" else "kept-champion"
+        res.status = {"register_only": "registered", "awaiting-approval": "awaiting-approval"}.get(
+            decision.verdict, "kept-champion")
+    res.record = steps.decision_record(p, batch, trained, ev, decision, ref, res, trigger)
+    steps.log_decision(p, run_id, ref, res.record)
     return res
 
 
@@ -75,7 +80,8 @@ def continuous_training(config: str = "configs/flights.yaml", state_dir: str | N
         return CycleResult(batch=None, status="no-batch").to_dict()
 
     df, result = quality_gate(p, batch)
-    champion = p.registry.champion()
+    champion = p.registry.champion()          # what the challenger is judged against (compare-and-swap)
+    previous_challenger = p.registry.get_alias("challenger")
     res = CycleResult(batch=batch.name, status="accumulating", rows=len(df),
                       gate="passed" if result.success else "failed", metric=p.cfg.evaluation.metric,
                       champion_version_before=champion.version if champion else None,
@@ -89,18 +95,16 @@ def continuous_training(config: str = "configs/flights.yaml", state_dir: str | N
             res.failed_expectations = [f.describe() for f in result.failed]
             res.reasons = [steps.quality_failure_message(batch, result, target)]
         else:
-            trained = train(p, batch)
+            trained = train(p, batch, df)
             if trained is not None:
-                ev = evaluate(p, trained, df)
-                res.train_rows, res.train_batches = trained.train_rows, trained.train_batches
-                res.challenger_metric, res.champion_metric = ev.challenger, ev.champion
-                res = register_and_promote(p, run_id, batch, trained, ev, res)
+                ev = evaluate(p, trained, df, champion, previous_challenger)
+                res.fill_evaluation(trained, ev)
+                res = decide_register_promote(p, run_id, batch, trained, ev, res, trigger)
             else:
                 res.reasons = ["not enough accepted data before this batch to train a challenger yet"]
             steps.record_accepted(p, batch, res)
         res.seconds = round(time.perf_counter() - t0, 2)
-        p.registry.set_tags(run_id, {"ctp.status": res.status})
-        p.registry.log_text(run_id, cycle_markdown(p, res), "decision/summary.md")
+        p.registry.set_tags(run_id, {"ctp.status": res.status, "ctp.verdict": res.verdict or "-"})
         p.registry.end_run(run_id, "FINISHED")
     except BaseException:
         p.registry.end_run(run_id, "FAILED")
@@ -109,4 +113,7 @@ def continuous_training(config: str = "configs/flights.yaml", state_dir: str | N
                              description=f"{p.name} batch {batch.name}: {res.status}")
     if res.status == "quarantined":
         return Completed(name="Rejected", message=res.reasons[0].splitlines()[0], data=res.to_dict())
+    if res.status == "awaiting-approval":
+        return Completed(name="AwaitingApproval", message=f"v{res.challenger_version} waits for `ctp approve`",
+                         data=res.to_dict())
     return res.to_dict()

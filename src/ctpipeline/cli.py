@@ -122,7 +122,7 @@ def cmd_run(args) -> int:
 
 
 def cmd_replay(args) -> int:
-    from ctpipeline.report import REPLAY_COLUMNS, replay_rows, table
+    from ctpipeline.report import REPLAY_COLUMNS, SERVED_COLUMNS, replay_rows, served_comparison, table
 
     paths = _setup(args, flows=True)
     t0 = time.perf_counter()
@@ -130,6 +130,15 @@ def cmd_replay(args) -> int:
     if results:
         print()
         print(table(replay_rows(results), REPLAY_COLUMNS))
+        rows, summary = served_comparison(results)
+        if rows:
+            metric = results[-1]["metric"]
+            print(f"\nServed model's {metric} on each month, against two baselines scored on the same months:")
+            print(table(rows, SERVED_COLUMNS))
+            if summary["months"]:
+                print(f"average over {summary['months']} months: policy {summary['served']:.4f} "
+                      f"({summary['promotions']} promotions), never retrain {summary['never']:.4f}, "
+                      f"always promote {summary['always']:.4f} ({summary['always_promote_promotions']} promotions)")
         print(f"\n{len(results)} batches in {time.perf_counter() - t0:.0f}s; state in {paths.root}")
     _print_ui_hint(paths)
     return 0
@@ -155,6 +164,58 @@ def cmd_status(args) -> int:
     if recs:
         print(table(recs[-20:], [("batch", "batch"), ("status", "status"), ("outcome", "outcome"),
                                  ("rows", "rows"), ("champion_version", "champion"), ("at", "at")]))
+    return 0
+
+
+# --------------------------------------------------------------------------- promotion history
+
+
+def cmd_history(args) -> int:
+    from ctpipeline.ledger import Ledger
+    from ctpipeline.pipeline import Pipeline
+    from ctpipeline.report import table
+
+    paths = _setup(args)
+    p = Pipeline.open(args.config, paths.root)
+    rows = Ledger(p.ledger_path).rows()
+    if not rows:
+        print(f"no champion moves recorded yet ({p.ledger_path})")
+        return 0
+    for r in rows:
+        r["move"] = f"v{r['from_version'] or '-'} -> v{r['to_version']}"
+    print(table(rows, [("at", "at"), ("action", "action"), ("move", "champion"), ("trigger", "trigger"),
+                       ("actor", "by"), ("reason", "reason")]))
+    return 0
+
+
+def cmd_rollback(args) -> int:
+    from ctpipeline import pipeline
+
+    paths = _setup(args)
+    p = pipeline.Pipeline.open(args.config, paths.root)
+    old, new = pipeline.rollback(p, args.to_version, args.reason)
+    print(f"{p.name}: champion rolled back from v{old} to v{new} (models:/{p.name}@champion); "
+          f"v{old} is now 'previous'")
+    return 0
+
+
+def cmd_approve(args) -> int:
+    from ctpipeline import pipeline
+
+    paths = _setup(args)
+    p = pipeline.Pipeline.open(args.config, paths.root)
+    v = pipeline.approve(p, args.reason)
+    print(f"{p.name}: v{v} approved and promoted to champion")
+    return 0
+
+
+def cmd_reject(args) -> int:
+    from ctpipeline import pipeline
+
+    paths = _setup(args)
+    p = pipeline.Pipeline.open(args.config, paths.root)
+    v = pipeline.reject(p, args.reason)
+    print(f"{p.name}: v{v} rejected; the champion is unchanged")
     return 0
 
 
@@ -229,6 +290,26 @@ def build_parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("status", help="show champion/challenger aliases and processed batches")
     common(sp)
     sp.set_defaults(func=cmd_status)
+
+    sp = sub.add_parser("history", help="print the ledger of champion moves (promotions, approvals, rollbacks)")
+    common(sp)
+    sp.set_defaults(func=cmd_history)
+
+    sp = sub.add_parser("rollback", help="point the champion back at the previous champion, and record it")
+    common(sp)
+    sp.add_argument("--to-version", help="roll back to this version instead of the 'previous' alias")
+    sp.add_argument("--reason", default="manual rollback", help="recorded in the ledger")
+    sp.set_defaults(func=cmd_rollback)
+
+    sp = sub.add_parser("approve", help="promote the challenger awaiting approval (promotion.approval: manual)")
+    common(sp)
+    sp.add_argument("--reason", default="approved by hand", help="recorded in the ledger")
+    sp.set_defaults(func=cmd_approve)
+
+    sp = sub.add_parser("reject", help="reject the challenger awaiting approval; the champion stays")
+    common(sp)
+    sp.add_argument("--reason", default="rejected by hand")
+    sp.set_defaults(func=cmd_reject)
 
     sp = sub.add_parser("ui", help="start the MLflow or Prefect UI on the embedded stores")
     sp.add_argument("which", choices=["mlflow", "prefect"])

@@ -156,12 +156,74 @@ class EvaluationConfig(_Model):
         return self.metric not in LOWER_IS_BETTER
 
 
+class BacktestConfig(_Model):
+    """Rolling-origin back-test: challenger and champion scored on the same K most recent windows."""
+
+    windows: int = Field(default=3, ge=1, le=52, description="K: how many recent time windows to score on.")
+    window: str | None = Field(
+        default=None,
+        description="Length of each window as a pandas offset ('7D', '12h'). Default: the newest batch split "
+        "into K equal time spans.",
+    )
+    gap: str = Field(default="0D", description="Training data ends this long before the first window (pandas offset).")
+    bootstrap: int = Field(default=400, ge=50, le=20000, description="Paired bootstrap resamples for the interval.")
+    confidence: float = Field(default=0.9, gt=0.5, lt=1.0, description="Two-sided confidence level of the interval.")
+    block: Literal["none", "hour", "day", "week"] = Field(
+        default="day",
+        description="Resample whole blocks of time (rows within a day share weather and delays): 'none' resamples rows.",
+    )
+    seed: int = 0
+
+    @field_validator("window", "gap")
+    @classmethod
+    def _offset(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        import pandas as pd
+
+        try:
+            td = pd.Timedelta(v)
+        except ValueError:
+            raise ValueError(f"not a time span: {v!r} (use e.g. '7D', '12h', '0D')") from None
+        if td < pd.Timedelta(0):
+            raise ValueError(f"must not be negative: {v!r}")
+        return v
+
+
+class SliceConfig(_Model):
+    column: str = Field(description="Column whose values define the slices (e.g. carrier).")
+    tolerance: float = Field(default=0.02, ge=0, description="A slice may lose at most this much of the metric.")
+    min_count: int = Field(default=500, ge=1, description="Slices with fewer labelled rows are reported, not judged.")
+
+
 class PromotionConfig(_Model):
     min_margin: float = Field(
-        default=0.0, ge=0, description="The challenger must beat the champion by at least this much (metric units)."
+        default=0.0, ge=0, description="The challenger must beat the champion by at least this much."
     )
-    cold_start: Literal["promote", "register_only"] = Field(
-        default="promote", description="What to do with the first model when there is no champion yet."
+    margin_type: Literal["absolute", "relative"] = Field(
+        default="absolute", description="absolute: metric units; relative: fraction of the champion's metric."
+    )
+    noise_aware: bool = Field(
+        default=True,
+        description="Promote only when the lower bound of the bootstrap interval on the gain clears the margin "
+        "(off: the point estimate must clear it).",
+    )
+    floor: float | None = Field(default=None, description="Never promote a model whose metric is worse than this.")
+    slices: list[SliceConfig] = Field(default_factory=list, description="Per-slice non-regression checks.")
+    max_latency_ms_per_1k: float | None = Field(default=None, gt=0, description="Prediction time per 1,000 rows.")
+    max_model_mb: float | None = Field(default=None, gt=0, description="Serialized model size.")
+    cold_start: Literal["promote", "register_only", "manual"] = Field(
+        default="promote",
+        description="No champion yet: promote the first model that passes the floor, only register it, "
+        "or wait for approval.",
+    )
+    on_champion_error: Literal["reject", "promote"] = Field(
+        default="reject",
+        description="The champion cannot be loaded or scored: keep it (reject) or treat it as absent (promote "
+        "if the challenger passes its own gates).",
+    )
+    approval: Literal["auto", "manual"] = Field(
+        default="auto", description="manual: a passing challenger waits for `ctp approve` / `ctp reject`."
     )
 
 
@@ -191,6 +253,7 @@ class PipelineConfig(_Model):
     model: ModelConfig
     training: TrainingConfig = TrainingConfig()
     evaluation: EvaluationConfig = EvaluationConfig()
+    backtest: BacktestConfig = BacktestConfig()
     promotion: PromotionConfig = PromotionConfig()
     quality: QualityConfig
     mlflow: MlflowConfig = MlflowConfig()

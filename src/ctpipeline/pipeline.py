@@ -7,6 +7,7 @@ can be called and tested on its own.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import time
 from dataclasses import asdict, dataclass, field
@@ -19,7 +20,7 @@ import pandas as pd
 from ctpipeline import data as data_mod
 from ctpipeline.config import PipelineConfig, load_config
 from ctpipeline.policy import Decision, decide
-from ctpipeline.state import BatchLog, StatePaths, resolve_state_dir
+from ctpipeline.state import BatchLog, StatePaths, now_iso, resolve_state_dir
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,10 @@ class Pipeline:
     @property
     def quarantine_dir(self) -> Path:
         return self.paths.quarantine(self.name)
+
+    @property
+    def ledger_path(self) -> Path:
+        return self.paths.pipeline_dir(self.name) / "ledger.jsonl"
 
     @property
     def batch_log(self) -> BatchLog:
@@ -105,6 +110,23 @@ class CycleResult:
     reasons: list[str] = field(default_factory=list)
     failed_expectations: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    verdict: str | None = None
+    gain: float | None = None
+    ci_low: float | None = None
+    ci_high: float | None = None
+    served_metric: float | None = None        # the champion of the month, scored on the whole month
+    never_retrain_metric: float | None = None  # baseline: the first model forever
+    always_promote_metric: float | None = None  # baseline: the newest challenger, always promoted
+    record: dict | None = None                 # the decision record
+
+    def fill_evaluation(self, trained: Trained, ev: Evaluation) -> None:
+        bt = ev.backtest
+        self.train_rows, self.train_batches = trained.train_rows, trained.train_batches
+        self.challenger_metric, self.champion_metric = bt.challenger, bt.champion
+        self.gain, self.ci_low, self.ci_high = bt.gain, bt.ci_low, bt.ci_high
+        self.served_metric = ev.baselines.get("served")
+        self.never_retrain_metric = ev.baselines.get("never_retrain")
+        self.always_promote_metric = ev.baselines.get("always_promote")
 
     @property
     def promoted(self) -> bool:
@@ -182,15 +204,28 @@ class Trained:
     train_batches: list[str]
     fit_seconds: float
     input_example: pd.DataFrame
+    train_end: str | None = None
 
 
-def train_challenger(p: Pipeline, batch: data_mod.Batch) -> Trained | None:
-    """Fit the configured model on the training window; None if there is not enough data yet."""
+def labelled(p: Pipeline, df: pd.DataFrame) -> pd.DataFrame:
+    return df[df[p.cfg.target.column].notna()].reset_index(drop=True)
+
+
+def train_challenger(p: Pipeline, batch: data_mod.Batch, batch_df: pd.DataFrame) -> Trained | None:
+    """Fit the configured model on the training window, which ends `backtest.gap` before the first
+    back-test window of the new batch. None if there is not enough data yet."""
+    from ctpipeline.backtest import assign_windows
     from ctpipeline.models import build_model
 
     frame, names = load_window(p, batch)
     if len(frame) == 0:
         return None
+    tcol = p.cfg.data.time_column
+    evald = labelled(p, batch_df)
+    if len(evald):
+        _, edges = assign_windows(evald[tcol], p.cfg.backtest)
+        cutoff = edges[0][0] - pd.Timedelta(p.cfg.backtest.gap)
+        frame = frame[pd.to_datetime(frame[tcol], utc=True) < cutoff]
     X, y = data_mod.make_xy(frame, p.cfg)
     if len(X) < p.cfg.training.min_train_rows:
         log.info("only %d labelled rows in window %s (< %d): accumulating", len(X), names,
@@ -204,47 +239,105 @@ def train_challenger(p: Pipeline, batch: data_mod.Batch) -> Trained | None:
     model.fit(X, y)
     secs = time.perf_counter() - t0
     log.info("trained %s on %d rows from %s in %.1fs", p.cfg.model.type, len(X), names, secs)
-    return Trained(model, len(X), names, secs, X.head(5))
+    end = str(pd.to_datetime(frame[tcol], utc=True).max()) if len(frame) else None
+    return Trained(model, len(X), names, secs, X.head(5), end)
 
 
 @dataclass
 class Evaluation:
+    """Challenger, champion and baselines scored on the new batch, plus the back-test built on it."""
+
     metric: str
-    challenger: float
+    challenger: float                    # on the whole labelled batch
     champion: float | None
     champion_ref: Any | None
     rows: int
+    backtest: Any                        # backtest.Backtest
+    slices: list = field(default_factory=list)
     champion_error: str | None = None
-    y: Any = None                       # labels and scores, kept for the comparison plot
+    latency_ms_per_1k: float | None = None
+    model_mb: float | None = None
+    baselines: dict[str, float | None] = field(default_factory=dict)   # never_retrain / always_promote
+    y: Any = None                        # labels and scores, kept for the plots
     challenger_scores: Any = None
     champion_scores: Any = None
 
 
-def evaluate(p: Pipeline, model, eval_df: pd.DataFrame) -> Evaluation:
-    """Score the challenger and the current champion (from the registry) on the same batch."""
+def _latency_ms_per_1k(model, X: pd.DataFrame, task: str) -> float:
+    from ctpipeline.evaluation import predict_for_metric
+
+    sample = X.sample(n=1000, replace=len(X) < 1000, random_state=0)
+    best = math.inf
+    for _ in range(3):
+        t0 = time.perf_counter()
+        predict_for_metric(model, sample, task)
+        best = min(best, (time.perf_counter() - t0) * 1000)
+    return best
+
+
+def _model_mb(model) -> float:
+    import pickle
+
+    return len(pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL)) / 1e6
+
+
+def _score_ref(p: Pipeline, ref, X, y) -> tuple[Any, float | None, str | None]:
     from ctpipeline.evaluation import metric_value, predict_for_metric
 
-    X, y = data_mod.make_xy(eval_df, p.cfg)
-    metric, task = p.cfg.evaluation.metric, p.cfg.target.task
+    try:
+        scores = predict_for_metric(p.registry.load_model(ref), X, p.cfg.target.task)
+        return scores, metric_value(p.cfg.evaluation.metric, y, scores), None
+    except Exception as exc:  # reported and handled by the policy, never fatal here
+        return None, None, f"v{ref.version} could not be loaded or scored: {type(exc).__name__}: {exc}"
+
+
+def evaluate(p: Pipeline, model, eval_df: pd.DataFrame, champion_ref=None, previous_challenger=None) -> Evaluation:
+    """Score the challenger and the champion (from the registry) on the same back-test windows of the
+    new batch; also score the two reference strategies (first model forever, newest model always)."""
+    from ctpipeline.backtest import run_backtest, slice_scores
+    from ctpipeline.evaluation import metric_value, predict_for_metric
+
+    cfg = p.cfg
+    df = labelled(p, eval_df)
+    X, y = data_mod.make_xy(df, cfg)
+    metric, task, higher = cfg.evaluation.metric, cfg.target.task, cfg.evaluation.higher_is_better
     chal_scores = predict_for_metric(model, X, task)
-    ref = p.registry.champion()
-    champ, champ_scores, err = None, None, None
-    if ref is not None:
-        try:
-            champ_scores = predict_for_metric(p.registry.load_model(ref), X, task)
-            champ = metric_value(metric, y, champ_scores)
-        except Exception as exc:  # a champion that cannot be loaded or scored is reported, never fatal here
-            err = f"champion v{ref.version} could not be scored: {exc}"
+    champ_scores, champ, err = (None, None, None)
+    if champion_ref is not None:
+        champ_scores, champ, err = _score_ref(p, champion_ref, X, y)
+        if err:
+            err = "champion " + err
             log.error(err)
-    return Evaluation(metric, metric_value(metric, y, chal_scores), champ, ref, len(X), err,
+    bt = run_backtest(y.to_numpy(), chal_scores, champ_scores, df[cfg.data.time_column], metric, higher, cfg.backtest)
+    slices = []
+    for sc in cfg.promotion.slices:
+        if sc.column not in df.columns:
+            log.warning("slice column %r is not in the batch; slice check skipped", sc.column)
+            continue
+        slices += slice_scores(df[sc.column], y.to_numpy(), chal_scores, champ_scores, metric, higher, sc)
+    baselines: dict[str, float | None] = {"served": champ}
+    first = p.registry.get_version("1")
+    if first is not None:
+        baselines["never_retrain"] = champ if (champion_ref and champion_ref.version == "1") else \
+            _score_ref(p, first, X, y)[1]
+    if previous_challenger is not None:
+        baselines["always_promote"] = champ if (champion_ref and champion_ref.version == previous_challenger.version) \
+            else _score_ref(p, previous_challenger, X, y)[1]
+    return Evaluation(metric, metric_value(metric, y, chal_scores), champ, champion_ref, len(X), bt, slices, err,
+                      _latency_ms_per_1k(model, X, task), _model_mb(model), baselines,
                       y.to_numpy(), chal_scores, champ_scores)
 
 
 def make_decision(p: Pipeline, ev: Evaluation) -> Decision:
-    if ev.champion_error:
-        return Decision(False, "reject", (ev.champion_error + "; keeping the champion",))
-    champ = ev.champion if ev.champion_ref is not None else None
-    return decide(ev.challenger, champ, p.cfg.promotion, ev.metric, p.cfg.evaluation.higher_is_better)
+    from ctpipeline.policy import Evidence
+
+    bt = ev.backtest
+    evidence = Evidence(
+        challenger=bt.challenger, champion=bt.champion if ev.champion_ref else None,
+        champion_version=ev.champion_ref.version if ev.champion_ref else None, champion_error=ev.champion_error,
+        ci_low=bt.ci_low, ci_high=bt.ci_high, confidence=bt.confidence, slices=tuple(ev.slices),
+        latency_ms_per_1k=ev.latency_ms_per_1k, model_mb=ev.model_mb)
+    return decide(evidence, p.cfg.promotion, ev.metric, p.cfg.evaluation.higher_is_better)
 
 
 def run_tags(p: Pipeline, batch: data_mod.Batch, trigger: str) -> dict[str, str]:
@@ -269,7 +362,8 @@ def log_inputs(p: Pipeline, run_id: str, batch: data_mod.Batch, df: pd.DataFrame
     reg.set_tags(run_id, {"ctp.gate": "passed" if result.success else "failed"})
 
 
-def log_training(p: Pipeline, run_id: str, trained: Trained, ev: Evaluation, decision: Decision) -> None:
+def log_training(p: Pipeline, run_id: str, trained: Trained, ev: Evaluation) -> None:
+    """Params, metrics (back-test windows as steps, for the MLflow compare view) and plots."""
     from ctpipeline.models import DEFAULTS
 
     reg = p.registry
@@ -277,21 +371,36 @@ def log_training(p: Pipeline, run_id: str, trained: Trained, ev: Evaluation, dec
                             "model": {**DEFAULTS[p.cfg.model.type], **p.cfg.model.params},
                             "train_batches": ",".join(trained.train_batches), "train_rows": trained.train_rows,
                             "window_batches": p.cfg.training.window_batches, "metric": ev.metric,
-                            "min_margin": p.cfg.promotion.min_margin, "config_hash": p.cfg.config_hash()})
-    m = ev.metric
-    reg.log_metrics(run_id, {f"challenger_{m}": ev.challenger, f"champion_{m}": ev.champion,
+                            "backtest": p.cfg.backtest.model_dump(), "promotion": p.cfg.promotion.model_dump(),
+                            "config_hash": p.cfg.config_hash()})
+    m, bt = ev.metric, ev.backtest
+    reg.log_metrics(run_id, {f"challenger_{m}": bt.challenger, f"champion_{m}": bt.champion,
+                             f"gain_{m}": bt.gain, "gain_ci_low": bt.ci_low, "gain_ci_high": bt.ci_high,
+                             f"served_{m}": ev.baselines.get("served"),
+                             f"baseline_never_retrain_{m}": ev.baselines.get("never_retrain"),
+                             f"baseline_always_promote_{m}": ev.baselines.get("always_promote"),
                              "eval_rows": float(ev.rows), "train_rows": float(trained.train_rows),
-                             "fit_seconds": trained.fit_seconds})
-    reg.log_dict(run_id, decision.to_dict(), "decision/decision.json")
-    if ev.y is not None and len(ev.y):
-        import matplotlib.pyplot as plt
+                             "fit_seconds": trained.fit_seconds, "latency_ms_per_1k": ev.latency_ms_per_1k,
+                             "model_mb": ev.model_mb})
+    for w in bt.windows:
+        reg.log_metrics(run_id, {f"backtest_challenger_{m}": w.challenger, f"backtest_champion_{m}": w.champion},
+                        step=w.index)
+    _log_plots(p, run_id, ev)
 
-        from ctpipeline.plots import comparison_plot
 
-        champ_label = f"champion v{ev.champion_ref.version}" if ev.champion_ref else "champion"
-        fig = comparison_plot(p.cfg.target.task, ev.metric, ev.y, ev.challenger_scores, ev.champion_scores,
-                              ("challenger", champ_label))
-        reg.log_figure(run_id, fig, "plots/challenger_vs_champion.png")
+def _log_plots(p: Pipeline, run_id: str, ev: Evaluation) -> None:
+    import matplotlib.pyplot as plt
+
+    from ctpipeline import plots
+
+    label = f"champion v{ev.champion_ref.version}" if ev.champion_ref else "champion"
+    figs = {"plots/challenger_vs_champion.png": plots.comparison_plot(
+        p.cfg.target.task, ev.metric, ev.y, ev.challenger_scores, ev.champion_scores, ("challenger", label)),
+        "plots/backtest_windows.png": plots.backtest_plot(ev.backtest, label)}
+    if ev.slices:
+        figs["plots/slices.png"] = plots.slices_plot(ev.slices, ev.metric)
+    for name, fig in figs.items():
+        p.registry.log_figure(run_id, fig, name)
         plt.close(fig)
 
 
@@ -302,26 +411,82 @@ def register_challenger(p: Pipeline, run_id: str, trained: Trained, ev: Evaluati
     from ctpipeline.registry import installed_requirements
 
     reg = p.registry
+    bt = ev.backtest
     desc = (f"{p.cfg.model.type} trained on {', '.join(trained.train_batches)} ({trained.train_rows} rows); "
-            f"evaluated on {batch.name}: {ev.metric}={ev.challenger:.4f}. Verdict: {decision.explain()}")
+            f"back-tested on {len(bt.windows)} windows of {batch.name}: {ev.metric}={bt.challenger:.4f}"
+            + (f" vs champion v{ev.champion_ref.version} {bt.champion:.4f}" if ev.champion_ref and bt.champion
+               is not None else "") + f". Verdict: {decision.explain()}")
+    expected = ev.champion_ref.version if ev.champion_ref else ""
     ref = reg.log_and_register_model(
         run_id, trained.model, trained.input_example, installed_requirements(requirements_for(p.cfg)),
-        description=desc,
+        description=desc[:5000],
         tags={"ctp.batch": batch.name, "ctp.train_batches": ",".join(trained.train_batches),
-              "ctp.verdict": decision.verdict, f"ctp.{ev.metric}": f"{ev.challenger:.4f}"})
+              "ctp.verdict": decision.verdict, f"ctp.{ev.metric}": f"{bt.challenger:.4f}",
+              "ctp.gain_ci": f"[{bt.ci_low}, {bt.ci_high}]" if bt.ci_low is not None else "n/a",
+              "ctp.expected_champion": expected,
+              "ctp.approval": "pending" if decision.verdict == "awaiting-approval" else "n/a",
+              "ctp.run_id": run_id})
     reg.set_alias("challenger", ref)
     return ref
 
 
-def promote(p: Pipeline, ref, expected_champion: str | None) -> bool:
-    """Move `champion` to `ref` only if it still points where it did at evaluation time."""
-    ok = p.registry.compare_and_swap_alias("champion", ref, expected_champion)
-    if ok:
-        log.info("promoted %s v%s to champion (was %s)", p.name, ref.version, expected_champion or "none")
-    else:
-        log.warning("champion moved during evaluation (expected %s); v%s not promoted", expected_champion,
-                    ref.version)
-    return ok
+def promote(p: Pipeline, ref, expected_champion: str | None, *, reason: str, trigger: str,
+            run_id: str | None, action: str = "promote") -> bool:
+    """Move `champion` to `ref` only if it still points where it did at evaluation time (compare-and-swap);
+    keep the champion it replaces under alias `previous`; write a ledger row."""
+    from ctpipeline.ledger import Ledger
+    from ctpipeline.registry import ModelRef
+
+    reg = p.registry
+    ok = reg.compare_and_swap_alias("champion", ref, expected_champion)
+    if not ok:
+        now = reg.champion()
+        log.warning("champion moved during evaluation (expected v%s, now v%s); v%s not promoted",
+                    expected_champion, now.version if now else None, ref.version)
+        return False
+    if expected_champion:
+        reg.set_alias("previous", ModelRef(p.name, expected_champion, None))
+    Ledger(p.ledger_path).append(action=action, from_version=expected_champion, to_version=ref.version,
+                                 reason=reason, trigger=trigger, run_id=run_id)
+    reg.set_version_tags(ref, {"ctp.promoted_at": now_iso()})
+    log.info("%s: %s v%s is champion (was %s)", action, p.name, ref.version, expected_champion or "none")
+    return True
+
+
+def decision_record(p: Pipeline, batch: data_mod.Batch, trained: Trained, ev: Evaluation, decision: Decision,
+                    ref, res: CycleResult, trigger: str) -> dict[str, Any]:
+    """Everything needed to understand (and audit) one promotion decision, JSON-serialisable."""
+    return {
+        "pipeline": p.name, "batch": batch.name, "batch_sha256": batch.sha256, "trigger": trigger,
+        "run_id": res.run_id, "config_hash": p.cfg.config_hash(), "decided_at": now_iso(),
+        "champion_version": ev.champion_ref.version if ev.champion_ref else None,
+        "challenger_version": ref.version, "outcome": res.status, "verdict": decision.verdict,
+        "reasons": list(res.reasons),
+        "data": {"train_batches": trained.train_batches, "train_rows": trained.train_rows,
+                 "train_end": trained.train_end, "backtest_rows": ev.backtest.rows,
+                 "backtest_windows": [{"index": w.index, "start": w.start, "end": w.end, "rows": w.rows}
+                                      for w in ev.backtest.windows]},
+        "backtest": ev.backtest.to_dict(),
+        "slices": [s.to_dict() for s in ev.slices],
+        "guards": {"latency_ms_per_1k": ev.latency_ms_per_1k, "model_mb": ev.model_mb},
+        "gates": [asdict(g) for g in decision.gates],
+        "baselines": ev.baselines,
+        "policy": {"promotion": p.cfg.promotion.model_dump(mode="json"),
+                   "backtest": p.cfg.backtest.model_dump(mode="json"), "metric": ev.metric,
+                   "higher_is_better": p.cfg.evaluation.higher_is_better},
+    }
+
+
+def log_decision(p: Pipeline, run_id: str, ref, record: dict[str, Any]) -> None:
+    """The decision record on the run (JSON + markdown) and its gist on the model version."""
+    from ctpipeline.report import decision_markdown
+
+    reg = p.registry
+    reg.log_dict(run_id, record, "decision/decision.json")
+    reg.log_text(run_id, decision_markdown(record), "decision/decision.md")
+    gates = {f"ctp.gate.{g['name']}": ("pass" if g["passed"] else "FAIL") for g in record["gates"]}
+    reg.set_version_tags(ref, {"ctp.outcome": record["outcome"], **gates})
+    reg.set_tags(run_id, {"ctp.outcome": record["outcome"], "mlflow.note.content": decision_markdown(record)[:5000]})
 
 
 def record_accepted(p: Pipeline, batch: data_mod.Batch, result: CycleResult) -> None:
@@ -335,3 +500,60 @@ def quality_failure_message(batch: data_mod.Batch, result, target: Path) -> str:
     lines = [f"batch {batch.name} rejected by the quality gate and moved to {target}:"]
     lines += [f"  - {f.describe()}" for f in result.failed]
     return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- human actions
+
+
+def rollback(p: Pipeline, to_version: str | None = None, reason: str = "manual rollback") -> tuple[str, str]:
+    """Point `champion` back at the previous champion (or `to_version`). Returns (from, to)."""
+    from ctpipeline.errors import RegistryError
+
+    reg = p.registry
+    current = reg.champion()
+    if current is None:
+        raise RegistryError(f"{p.name} has no champion: nothing to roll back")
+    if to_version is None:
+        prev = reg.get_alias("previous")
+        if prev is None:
+            raise RegistryError(f"{p.name} has no 'previous' alias: pass --to-version N")
+        to_version = prev.version
+    target = reg.get_version(str(to_version))
+    if target is None:
+        raise RegistryError(f"{p.name} has no version {to_version}")
+    if target.version == current.version:
+        raise RegistryError(f"v{current.version} is already the champion")
+    if not promote(p, target, current.version, reason=reason, trigger="rollback", run_id=None, action="rollback"):
+        raise RegistryError("the champion changed while rolling back; run the command again")
+    return current.version, target.version
+
+
+def pending_approval(p: Pipeline):
+    """The challenger waiting for approval, with the champion it was evaluated against."""
+    from ctpipeline.errors import RegistryError
+
+    ref = p.registry.get_alias("challenger")
+    tags = p.registry.get_version_tags(ref) if ref else {}
+    if ref is None or tags.get("ctp.approval") != "pending":
+        raise RegistryError(f"{p.name} has no challenger awaiting approval")
+    return ref, (tags.get("ctp.expected_champion") or None), tags
+
+
+def approve(p: Pipeline, reason: str = "approved by hand") -> str:
+    from ctpipeline.errors import RegistryError
+
+    ref, expected, tags = pending_approval(p)
+    if not promote(p, ref, expected, reason=reason, trigger="approval", run_id=tags.get("ctp.run_id"),
+                   action="approve"):
+        now = p.registry.champion()
+        raise RegistryError(f"the champion moved since v{ref.version} was evaluated (against "
+                            f"v{expected or 'none'}, now v{now.version if now else 'none'}): not promoted; "
+                            "run a new cycle to re-evaluate")
+    p.registry.set_version_tags(ref, {"ctp.approval": "approved"})
+    return ref.version
+
+
+def reject(p: Pipeline, reason: str = "rejected by hand") -> str:
+    ref, _, _ = pending_approval(p)
+    p.registry.set_version_tags(ref, {"ctp.approval": "rejected", "ctp.approval_reason": reason[:500]})
+    return ref.version

@@ -44,3 +44,41 @@ def comparison_plot(task: str, metric: str, y, challenger_scores, champion_score
     ax.legend(loc="lower right" if task == "classification" else "upper left")
     fig.tight_layout()
     return fig
+
+
+def backtest_plot(bt, champion_label: str = "champion"):
+    """Metric per back-test window, challenger against champion, with the interval on the gain in the title."""
+    fig, ax = _figure()
+    x = [w.index + 1 for w in bt.windows]
+    ax.plot(x, [w.challenger for w in bt.windows], marker="o", label="challenger")
+    if bt.champion is not None:
+        ax.plot(x, [w.champion for w in bt.windows], marker="s", label=champion_label)
+    ax.set_xticks(x, [f"{w.index + 1}\n{w.start[5:10]}..{w.end[5:10]}" for w in bt.windows], fontsize=8)
+    ax.set_xlabel("back-test window")
+    ax.set_ylabel(bt.metric)
+    title = f"{bt.metric} per window"
+    if bt.ci_low is not None and bt.ci_low == bt.ci_low:
+        title += f"; gain {bt.gain:+.4f}, {bt.confidence:.0%} CI [{bt.ci_low:+.4f}, {bt.ci_high:+.4f}]"
+    ax.set_title(title, fontsize=10)
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def slices_plot(slices, metric: str):
+    """Gain of the challenger per slice (positive = better), with each slice's tolerance."""
+    fig, ax = _figure()
+    rows = [s for s in slices if s.gain is not None]
+    rows.sort(key=lambda s: (s.column, s.gain))
+    labels = [f"{s.column}={s.value} ({s.rows})" for s in rows]
+    colors = ["tab:grey" if not s.judged else ("tab:green" if s.passed else "tab:red") for s in rows]
+    ax.barh(range(len(rows)), [s.gain for s in rows], color=colors)
+    if rows:
+        ax.axvline(-rows[0].tolerance, color="tab:red", linestyle=":", linewidth=1, label="tolerance")
+    ax.axvline(0, color="black", linewidth=0.8)
+    ax.set_yticks(range(len(rows)), labels, fontsize=7)
+    ax.set_xlabel(f"challenger gain in {metric} (grey: too few rows to judge)")
+    ax.set_title("Per-slice comparison")
+    fig.set_size_inches(6, max(3, 0.25 * len(rows) + 1.5))
+    fig.tight_layout()
+    return fig

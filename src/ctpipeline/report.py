@@ -30,6 +30,47 @@ def cycle_markdown(p, res) -> str:
     lines += [f"- {r}" for r in res.reasons] or ["- (nothing to report)"]
     if res.failed_expectations:
         lines += ["", "## Failed expectations", ""] + [f"- {f}" for f in res.failed_expectations]
+    if res.record:
+        lines += ["", "---", "", decision_markdown(res.record)]
+    return "\n".join(lines) + "\n"
+
+
+def decision_markdown(r: dict[str, Any]) -> str:
+    """The decision record as a page a person reads: verdict first, then the evidence."""
+    bt = r["backtest"]
+    m = bt["metric"]
+    lines = [f"# {r['pipeline']} · batch {r['batch']} · **{r['verdict']}** → {r['outcome']}", ""]
+    lines += [f"- {reason}" for reason in r["reasons"]]
+    lines += ["", f"Challenger v{r['challenger_version']} vs champion "
+                  f"{'v' + r['champion_version'] if r['champion_version'] else '(none)'}; trigger `{r['trigger']}`, "
+                  f"config `{r['config_hash']}`, run `{r['run_id']}`.", "",
+              f"Trained on {', '.join(r['data']['train_batches'])} ({r['data']['train_rows']} rows, "
+              f"up to {r['data']['train_end']}).", "",
+              f"## Back-test ({len(bt['windows'])} windows, {bt['rows']} rows)", "",
+              f"| window | from | to | rows | challenger {m} | champion {m} | gain | winner |",
+              "|---|---|---|---|---|---|---|---|"]
+    for w in bt["windows"]:
+        lines.append(f"| {w['index'] + 1} | {w['start'][:16]} | {w['end'][:16]} | {w['rows']} | {_fmt(w['challenger'])} "
+                     f"| {_fmt(w['champion'])} | {_fmt(w['gain'])} | {w['winner']} |")
+    lines.append(f"| **all** | | | {bt['rows']} | {_fmt(bt['challenger'])} | {_fmt(bt['champion'])} "
+                 f"| {_fmt(bt['gain'])} | {bt['wins']} won, {bt['losses']} lost |")
+    if bt["ci_low"] is not None:
+        lines += ["", f"Paired bootstrap by {bt['block']} ({bt['resamples']} resamples): {bt['confidence']:.0%} "
+                      f"interval of the gain [{_fmt(bt['ci_low'])}, {_fmt(bt['ci_high'])}]."]
+    lines += ["", "## Gates", "", "| gate | result | observed | threshold | detail |", "|---|---|---|---|---|"]
+    for g in r["gates"]:
+        lines.append(f"| {g['name']} | {'pass' if g['passed'] else '**FAIL**'} | {g['observed']} | {g['threshold']} "
+                     f"| {g['detail']} |")
+    if r["slices"]:
+        lines += ["", "## Slices", "", f"| slice | rows | challenger | champion | gain | judged | passed |",
+                  "|---|---|---|---|---|---|---|"]
+        for s in r["slices"]:
+            lines.append(f"| {s['column']}={s['value']} | {s['rows']} | {_fmt(s['challenger'])} | "
+                         f"{_fmt(s['champion'])} | {_fmt(s['gain'])} | {'yes' if s['judged'] else 'no'} | "
+                         f"{'yes' if s['passed'] else '**no**'} |")
+    g = r["guards"]
+    lines += ["", f"Latency {g['latency_ms_per_1k']:.1f} ms per 1k rows; model {g['model_mb']:.2f} MB."
+              if g["latency_ms_per_1k"] is not None else ""]
     return "\n".join(lines) + "\n"
 
 
@@ -47,8 +88,11 @@ def table(rows: Iterable[dict[str, Any]], columns: list[tuple[str, str]]) -> str
 
 
 REPLAY_COLUMNS = [("batch", "batch"), ("rows", "rows"), ("gate", "gate"), ("train", "trained on"),
-                  ("challenger", "challenger"), ("champion", "champion"), ("promoted", "promoted"),
+                  ("challenger", "challenger"), ("champion", "champion"), ("ci", "gain CI"), ("promoted", "promoted"),
                   ("serving", "champion after"), ("status", "outcome")]
+
+SERVED_COLUMNS = [("batch", "month"), ("served", "policy (served champion)"), ("never", "never retrain"),
+                  ("always", "always promote")]
 
 
 def replay_rows(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -59,8 +103,32 @@ def replay_rows(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "batch": r["batch"], "rows": r["rows"], "gate": r["gate"],
             "train": f"{tb[0]}..{tb[-1]}" if len(tb) > 1 else (tb[0] if tb else "-"),
             "challenger": _fmt(r.get("challenger_metric")), "champion": _fmt(r.get("champion_metric")),
+            "ci": f"[{r['ci_low']:+.3f}, {r['ci_high']:+.3f}]" if r.get("ci_low") is not None
+            and r["ci_low"] == r["ci_low"] else "-",
             "promoted": "yes" if r["status"] == "promoted" else "no",
             "serving": f"v{r['champion_version_after']}" if r.get("champion_version_after") else "-",
             "status": r["status"],
         })
     return rows
+
+
+def served_comparison(results: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Per month: the metric of the model the policy served that month, and of the two baselines
+    (first model forever; newest challenger always promoted), all scored on the same whole month.
+    Months where any of the three is missing are left out of the averages."""
+    rows, full = [], []
+    for r in results:
+        vals = (r.get("served_metric"), r.get("never_retrain_metric"), r.get("always_promote_metric"))
+        if all(v is None for v in vals):
+            continue
+        rows.append({"batch": r["batch"], "served": _fmt(vals[0]), "never": _fmt(vals[1]), "always": _fmt(vals[2])})
+        if all(v is not None and v == v for v in vals):
+            full.append(vals)
+    n = len(full)
+    summary = {"months": n}
+    if n:
+        summary.update({k: sum(v[i] for v in full) / n for i, k in enumerate(("served", "never", "always"))})
+    promotions = sum(1 for r in results if r["status"] == "promoted")
+    trained = sum(1 for r in results if r.get("challenger_version"))
+    summary.update({"promotions": promotions, "always_promote_promotions": trained})
+    return rows, summary
