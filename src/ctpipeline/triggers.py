@@ -1,0 +1,269 @@
+"""When to retrain: one pure function over the signals a monitoring step collects.
+
+``should_retrain(signals, cfg, last_training_at, now) -> TriggerDecision`` imports nothing from Prefect,
+MLflow or Evidently: the flow gathers the :class:`Signals` (drift summary, the champion's metric on the
+new labelled batch, rows since the last training, how the run was started) and this module decides,
+with the observed values and thresholds in plain words.
+
+Rules (each one can fire on its own; the decision lists every one that fired):
+
+* ``cold_start``: no champion yet. Always fires, and the cooldown does not apply.
+* ``manual``: a person asked (``ctp run``). Bypasses the cooldown.
+* ``webhook``: an alert came in. Subject to the cooldown (alert storms must not become training storms)
+  unless the signal carries ``force=True``.
+* ``schedule``: the run was started by the deployment's schedule (``TriggerConfig.schedule``).
+* ``every_batch``: retrain on every accepted batch (the replay demo's default).
+* ``drift_share``: the share of drifted feature columns is >= ``drift_share``.
+* ``drifted_feature:<name>``: one of ``drifted_features`` drifted.
+* ``performance_drop``: the champion's metric on the new labelled batch is worse than its reference
+  metric (the one it was promoted with) by >= ``performance_drop``, in the metric's own direction.
+* ``min_new_rows``: at least this many rows arrived since the last training.
+
+Cooldown: when the last training ended less than ``cooldown_minutes`` before ``now``, a decision that
+fired only on other rules is kept but ``retrain`` is False and ``suppressed_by_cooldown`` True.
+Naive datetimes are taken as UTC.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+__all__ = ["Signals", "TriggerConfig", "TriggerDecision", "should_retrain", "validate_cron"]
+
+_EPS = 1e-9  # float slack for threshold comparisons (0.72 - 0.70 must count as a drop of 0.02)
+
+# cron macros Prefect's croniter accepts, as the 5-field expressions they stand for
+_CRON_MACROS = {
+    "@yearly": "0 0 1 1 *", "@annually": "0 0 1 1 *", "@monthly": "0 0 1 * *",
+    "@weekly": "0 0 * * 0", "@daily": "0 0 * * *", "@midnight": "0 0 * * *", "@hourly": "0 * * * *",
+}
+
+
+def validate_cron(expr: str) -> str:
+    """Check a 5-field cron expression (or @daily-style macro) as Prefect's CronSchedule takes it.
+
+    Parsed with ``cronsim`` (pure Python, installed with Prefect through pydocket), so that config
+    validation does not import Prefect; Prefect's own random/hashed extensions (``R``, ``H``) are
+    refused as Prefect refuses them. Returns the stripped expression; raises ValueError.
+    """
+    if not isinstance(expr, str) or not expr.strip():
+        raise ValueError("empty cron string; e.g. '0 3 * * *' (03:00 every day)")
+    v = " ".join(expr.split())
+    body = _CRON_MACROS.get(v.lower(), v)
+    fields = body.split()
+    if len(fields) != 5:
+        raise ValueError(
+            f"invalid cron string {v!r}: expected 5 fields (minute hour day-of-month month day-of-week) "
+            f"or one of {', '.join(_CRON_MACROS)}, got {len(fields)} field(s)"
+        )
+    if any(f.upper() in ("R", "H") or f.upper().startswith("H(") for f in fields):
+        raise ValueError(f"invalid cron string {v!r}: random/hashed expressions (R, H) are not supported")
+    if "LW" in fields[2].upper():  # cronsim knows it, Prefect's croniter does not
+        raise ValueError(f"invalid cron string {v!r}: 'LW' (last weekday) is not supported by Prefect")
+    try:
+        from cronsim import CronSim, CronSimError
+    except ImportError:  # pragma: no cover - cronsim comes with Prefect; fall back to a character check
+        allowed = set("0123456789*/,-?LW#ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+        if any(set(f.upper()) - allowed for f in fields):
+            raise ValueError(f"invalid cron string {v!r}") from None
+        return v
+    try:
+        next(CronSim(body, datetime(2000, 1, 1)))
+    except (CronSimError, StopIteration, ValueError) as exc:
+        raise ValueError(f"invalid cron string {v!r}: {exc or 'never fires'}") from None
+    return v
+
+
+class TriggerConfig(BaseModel):
+    """When a new batch leads to training a challenger."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    drift_share: float | None = Field(
+        default=0.3, gt=0, le=1,
+        description="Retrain when the share of drifted feature columns is >= this. null: off.",
+    )
+    drifted_features: list[str] = Field(
+        default_factory=list, description="Retrain when any of these columns drifts (whatever the share)."
+    )
+    performance_drop: float | None = Field(
+        default=0.02, ge=0,
+        description="Retrain when the champion's metric on the new labelled batch is worse than its reference "
+        "metric by at least this much (metric units, in the metric's direction). null: off.",
+    )
+    min_new_rows: int | None = Field(
+        default=None, ge=1, description="Retrain when at least this many rows arrived since the last training."
+    )
+    every_batch: bool = Field(default=False, description="Retrain on every accepted batch.")
+    cooldown_minutes: float = Field(
+        default=0, ge=0,
+        description="No retraining within this many minutes after the last one, except manual runs, "
+        "forced webhooks and cold start.",
+    )
+    schedule: str | None = Field(
+        default=None,
+        description="Cron string (5 fields, e.g. '0 3 * * 1') for the scheduled deployment. null: no schedule.",
+    )
+
+    @field_validator("drifted_features")
+    @classmethod
+    def _features(cls, v: list[str]) -> list[str]:
+        dupes = sorted({c for c in v if v.count(c) > 1})
+        if dupes:
+            raise ValueError(f"features listed more than once: {dupes}")
+        return v
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, v: str | None) -> str | None:
+        return None if v is None else validate_cron(v)
+
+
+@dataclass(frozen=True)
+class Signals:
+    """What the monitoring step observed for one batch."""
+
+    drifted_share: float | None  # None: drift not measured (e.g. no reference yet)
+    drifted_columns: tuple[str, ...]
+    champion_metric: float | None  # champion on the new labelled batch; None: no labels / no champion
+    champion_reference_metric: float | None  # the champion's metric when it was promoted
+    higher_is_better: bool
+    rows_since_training: int
+    manual: bool = False
+    webhook: bool = False
+    scheduled: bool = False
+    no_champion: bool = False
+    force: bool = False  # a webhook asking to bypass the cooldown (manual runs always do)
+
+
+@dataclass(frozen=True)
+class TriggerDecision:
+    retrain: bool
+    fired: tuple[str, ...]  # e.g. ("drift_share", "drifted_feature:temp", "cold_start")
+    reasons: tuple[str, ...]  # why it fired; when nothing fired, why each check did not
+    suppressed_by_cooldown: bool = False
+
+    def to_dict(self) -> dict:
+        return {
+            "retrain": self.retrain,
+            "fired": list(self.fired),
+            "reasons": list(self.reasons),
+            "suppressed_by_cooldown": self.suppressed_by_cooldown,
+        }
+
+    def summary(self) -> str:
+        head = "retrain" if self.retrain else ("no retraining (cooldown)" if self.suppressed_by_cooldown
+                                               else "no retraining")
+        return f"{head}: " + "; ".join(self.reasons)
+
+
+def _utc(dt: datetime) -> datetime:
+    return dt.replace(tzinfo=timezone.utc) if dt.tzinfo is None else dt
+
+
+def _minutes(td: timedelta) -> str:
+    m = td.total_seconds() / 60
+    return f"{m:.0f} min" if abs(m) >= 10 else f"{m:.1f} min"
+
+
+def should_retrain(
+    signals: Signals, cfg: TriggerConfig, last_training_at: datetime | None, now: datetime
+) -> TriggerDecision:
+    """Decide whether this batch leads to training a challenger (pure; milliseconds)."""
+    fired: list[str] = []
+    why: list[str] = []  # reasons of the rules that fired
+    why_not: list[str] = []  # reasons of the checks that did not
+
+    # how the run was started
+    if signals.no_champion:
+        fired.append("cold_start")
+        why.append("no champion yet: the first model must be trained")
+    if signals.manual:
+        fired.append("manual")
+        why.append("manual request")
+    if signals.webhook:
+        fired.append("webhook")
+        why.append("webhook alert" + (" (forced)" if signals.force else ""))
+    if signals.scheduled:
+        fired.append("schedule")
+        why.append("scheduled run" + (f" (cron '{cfg.schedule}')" if cfg.schedule else ""))
+    if cfg.every_batch:
+        fired.append("every_batch")
+        why.append("every_batch is on: retrain on every batch")
+    else:
+        why_not.append("every_batch is off")
+
+    # drift
+    share = signals.drifted_share
+    if cfg.drift_share is None:
+        why_not.append("drift_share check is off")
+    elif share is None:
+        why_not.append("drifted share not measured")
+    elif share >= cfg.drift_share - _EPS:
+        fired.append("drift_share")
+        why.append(f"drifted share {share:.2f} >= {cfg.drift_share:.2f}")
+    else:
+        why_not.append(f"drifted share {share:.2f} < {cfg.drift_share:.2f}")
+
+    if cfg.drifted_features:
+        drifted = set(signals.drifted_columns)
+        hits = [f for f in cfg.drifted_features if f in drifted]
+        for f in hits:
+            fired.append(f"drifted_feature:{f}")
+            why.append(f"watched feature {f!r} drifted")
+        if not hits:
+            if share is None and not signals.drifted_columns:
+                why_not.append(f"watched features {cfg.drifted_features}: drift not measured")
+            else:
+                why_not.append(f"none of the watched features {cfg.drifted_features} drifted")
+
+    # performance of the champion on the new labelled batch
+    metric, ref = signals.champion_metric, signals.champion_reference_metric
+    if cfg.performance_drop is None:
+        why_not.append("performance_drop check is off")
+    elif metric is None or ref is None or not (math.isfinite(metric) and math.isfinite(ref)):
+        missing = "no champion metric on this batch" if metric is None or not math.isfinite(metric) \
+            else "no reference metric for the champion"
+        why_not.append(f"performance drop not measured ({missing})")
+    else:
+        drop = (ref - metric) if signals.higher_is_better else (metric - ref)
+        direction = "higher is better" if signals.higher_is_better else "lower is better"
+        observed = f"champion metric {metric:.4f} vs reference {ref:.4f} ({direction})"
+        if drop >= cfg.performance_drop - _EPS:
+            fired.append("performance_drop")
+            why.append(f"{observed}: worse by {drop:.4f} >= {cfg.performance_drop:.4f}")
+        elif drop > 0:
+            why_not.append(f"{observed}: worse by {drop:.4f} < {cfg.performance_drop:.4f}")
+        else:
+            why_not.append(f"{observed}: not worse")
+
+    # volume
+    rows = signals.rows_since_training
+    if cfg.min_new_rows is None:
+        why_not.append("min_new_rows check is off")
+    elif rows >= cfg.min_new_rows:
+        fired.append("min_new_rows")
+        why.append(f"{rows:,} new rows since the last training >= {cfg.min_new_rows:,}")
+    else:
+        why_not.append(f"{rows:,} new rows since the last training < {cfg.min_new_rows:,}")
+
+    if not fired:
+        return TriggerDecision(False, (), tuple(why_not))
+
+    # cooldown
+    bypass = signals.no_champion or signals.manual or (signals.webhook and signals.force)
+    if cfg.cooldown_minutes > 0 and last_training_at is not None and not bypass:
+        elapsed = _utc(now) - _utc(last_training_at)
+        window = timedelta(minutes=cfg.cooldown_minutes)
+        if elapsed < window:
+            until = _utc(last_training_at) + window
+            why.append(
+                f"suppressed by the cooldown: last training {_minutes(elapsed)} ago < "
+                f"{cfg.cooldown_minutes:g} min (next possible at {until.isoformat(timespec='minutes')})"
+            )
+            return TriggerDecision(False, tuple(fired), tuple(why), suppressed_by_cooldown=True)
+    return TriggerDecision(True, tuple(fired), tuple(why))
