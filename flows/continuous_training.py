@@ -34,14 +34,19 @@ def quarantine(p: Pipeline, batch, result, run_id: str):
     return steps.quarantine(p, batch, result, run_id)
 
 
+@task(name="monitor", **TASK)
+def monitor(p: Pipeline, batch, batch_df, champion, trigger: str):
+    return steps.monitor(p, batch, batch_df, champion, trigger)
+
+
 @task(name="train-challenger", **TASK)
 def train(p: Pipeline, batch, batch_df):
     return steps.train_challenger(p, batch, batch_df)
 
 
 @task(name="backtest", **TASK)
-def evaluate(p: Pipeline, trained, batch_df, champion, previous_challenger):
-    return steps.evaluate(p, trained.model, batch_df, champion, previous_challenger)
+def evaluate(p: Pipeline, trained, batch_df, champion, previous_challenger, champion_scores):
+    return steps.evaluate(p, trained.model, batch_df, champion, previous_challenger, champion_scores)
 
 
 @task(name="decide-register-promote", **TASK)
@@ -53,7 +58,7 @@ def decide_register_promote(p: Pipeline, run_id: str, batch, trained, ev, res: C
     res.challenger_version, res.verdict, res.reasons = ref.version, decision.verdict, list(decision.reasons)
     expected = ev.champion_ref.version if ev.champion_ref else None
     if decision.promote:
-        if steps.promote(p, ref, expected, reason=decision.reasons[0], trigger=trigger, run_id=run_id):
+        if steps.promote(p, ref, expected, reason=decision.summary, trigger=trigger, run_id=run_id):
             res.status, res.champion_version_after = "promoted", ref.version
         else:
             res.status = "kept-champion"
@@ -71,10 +76,18 @@ def decide_register_promote(p: Pipeline, run_id: str, batch, trained, ev, res: C
 def continuous_training(config: str = "configs/flights.yaml", state_dir: str | None = None,
                         trigger: str = "manual"):
     """Process the next landed batch of the pipeline described by `config`."""
+    from ctpipeline.orchestration import ensure_concurrency_limit, slot_name, training_slot
+
+    p = Pipeline.open(config, state_dir)
+    ensure_concurrency_limit(slot_name(p.name), 1)
+    with training_slot(p.name):               # one cycle per pipeline at a time (Prefect limit, strict)
+        return _cycle(p, trigger)
+
+
+def _cycle(p: Pipeline, trigger: str):
     import time
 
     t0 = time.perf_counter()
-    p = Pipeline.open(config, state_dir)
     batch = ingest(p)
     if batch is None:
         return CycleResult(batch=None, status="no-batch").to_dict()
@@ -95,12 +108,15 @@ def continuous_training(config: str = "configs/flights.yaml", state_dir: str | N
             res.failed_expectations = [f.describe() for f in result.failed]
             res.reasons = [steps.quality_failure_message(batch, result, target)]
         else:
-            trained = train(p, batch, df)
+            mon = monitor(p, batch, df, champion, trigger)
+            steps.log_monitoring(p, run_id, mon, len(p.batch_log.accepted()) + 1)
+            res.fill_monitoring(mon)
+            trained = train(p, batch, df) if mon.decision.retrain else None
             if trained is not None:
-                ev = evaluate(p, trained, df, champion, previous_challenger)
+                ev = evaluate(p, trained, df, champion, previous_challenger, mon.champion_scores)
                 res.fill_evaluation(trained, ev)
                 res = decide_register_promote(p, run_id, batch, trained, ev, res, trigger)
-            else:
+            elif mon.decision.retrain:
                 res.reasons = ["not enough accepted data before this batch to train a challenger yet"]
             steps.record_accepted(p, batch, res)
         res.seconds = round(time.perf_counter() - t0, 2)

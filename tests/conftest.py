@@ -240,7 +240,9 @@ def write_pipeline_config(tmp_path: Path, **overrides) -> Path:
 @pytest.fixture
 def small_pipeline(tmp_path):
     """(config path, state dir) for generated flights-like data."""
-    return write_pipeline_config(tmp_path, training={"min_train_rows": 500}), tmp_path / "state"
+    # every batch trains: these tests are about training and promotion, the trigger rules have their own tests
+    return (write_pipeline_config(tmp_path, training={"min_train_rows": 500}, triggers={"every_batch": True}),
+            tmp_path / "state")
 
 
 @pytest.fixture

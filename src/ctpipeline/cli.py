@@ -311,6 +311,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--reason", default="rejected by hand")
     sp.set_defaults(func=cmd_reject)
 
+    from ctpipeline import webhook_cli
+
+    webhook_cli.add_commands(sub)
+
     sp = sub.add_parser("ui", help="start the MLflow or Prefect UI on the embedded stores")
     sp.add_argument("which", choices=["mlflow", "prefect"])
     sp.add_argument("--state-dir", help="embedded state folder (default: $CTP_HOME or .ctp)")
@@ -336,4 +340,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def entrypoint() -> None:
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except BrokenPipeError:  # `ctp history | head`: the reader went away; not an error
+        sys.stderr.close()
+        sys.exit(0)

@@ -231,6 +231,18 @@ class QualityConfig(_Model):
     suite: str = Field(description="Great Expectations suite (JSON). Relative to the config file's folder.")
 
 
+def _drift_config():
+    from ctpipeline.drift import DriftConfig
+
+    return DriftConfig
+
+
+def _trigger_config():
+    from ctpipeline.triggers import TriggerConfig
+
+    return TriggerConfig
+
+
 class MlflowConfig(_Model):
     tracking_uri: str | None = Field(
         default=None, description="Server mode, e.g. http://127.0.0.1:5000. Default: SQLite in the state folder."
@@ -253,6 +265,8 @@ class PipelineConfig(_Model):
     model: ModelConfig
     training: TrainingConfig = TrainingConfig()
     evaluation: EvaluationConfig = EvaluationConfig()
+    drift: _drift_config() = Field(default_factory=_drift_config(), description="Drift monitoring (Evidently).")
+    triggers: _trigger_config() = Field(default_factory=_trigger_config(), description="When to retrain.")
     backtest: BacktestConfig = BacktestConfig()
     promotion: PromotionConfig = PromotionConfig()
     quality: QualityConfig

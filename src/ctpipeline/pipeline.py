@@ -10,6 +10,7 @@ import logging
 import math
 import os
 import time
+from datetime import datetime, timezone
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -111,6 +112,8 @@ class CycleResult:
     failed_expectations: list[str] = field(default_factory=list)
     seconds: float = 0.0
     verdict: str | None = None
+    fired: list[str] = field(default_factory=list)   # which retraining triggers fired
+    drifted_share: float | None = None
     gain: float | None = None
     ci_low: float | None = None
     ci_high: float | None = None
@@ -118,6 +121,14 @@ class CycleResult:
     never_retrain_metric: float | None = None  # baseline: the first model forever
     always_promote_metric: float | None = None  # baseline: the newest challenger, always promoted
     record: dict | None = None                 # the decision record
+
+    def fill_monitoring(self, mon: Monitoring) -> None:
+        self.fired = list(mon.decision.fired)
+        self.drifted_share = mon.drift.drifted_share if mon.drift else None
+        self.served_metric = mon.champion_metric
+        if not mon.decision.retrain:
+            self.status = "monitored"
+            self.reasons = ["no retraining: " + "; ".join(mon.decision.reasons)]
 
     def fill_evaluation(self, trained: Trained, ev: Evaluation) -> None:
         bt = ev.backtest
@@ -291,7 +302,8 @@ def _score_ref(p: Pipeline, ref, X, y) -> tuple[Any, float | None, str | None]:
         return None, None, f"v{ref.version} could not be loaded or scored: {type(exc).__name__}: {exc}"
 
 
-def evaluate(p: Pipeline, model, eval_df: pd.DataFrame, champion_ref=None, previous_challenger=None) -> Evaluation:
+def evaluate(p: Pipeline, model, eval_df: pd.DataFrame, champion_ref=None, previous_challenger=None,
+             champion_scores=None) -> Evaluation:
     """Score the challenger and the champion (from the registry) on the same back-test windows of the
     new batch; also score the two reference strategies (first model forever, newest model always)."""
     from ctpipeline.backtest import run_backtest, slice_scores
@@ -303,7 +315,9 @@ def evaluate(p: Pipeline, model, eval_df: pd.DataFrame, champion_ref=None, previ
     metric, task, higher = cfg.evaluation.metric, cfg.target.task, cfg.evaluation.higher_is_better
     chal_scores = predict_for_metric(model, X, task)
     champ_scores, champ, err = (None, None, None)
-    if champion_ref is not None:
+    if champion_ref is not None and champion_scores is not None:  # already scored by the monitoring step
+        champ_scores, champ = champion_scores, metric_value(metric, y, champion_scores)
+    elif champion_ref is not None:
         champ_scores, champ, err = _score_ref(p, champion_ref, X, y)
         if err:
             err = "champion " + err
@@ -326,6 +340,98 @@ def evaluate(p: Pipeline, model, eval_df: pd.DataFrame, champion_ref=None, previ
     return Evaluation(metric, metric_value(metric, y, chal_scores), champ, champion_ref, len(X), bt, slices, err,
                       _latency_ms_per_1k(model, X, task), _model_mb(model), baselines,
                       y.to_numpy(), chal_scores, champ_scores)
+
+
+@dataclass
+class Monitoring:
+    """Drift of the new batch against the champion's training window, the champion's metric on the
+    batch, and whether that triggers retraining."""
+
+    reference_batches: list[str]
+    drift: Any | None                    # drift.DriftResult, None without a reference
+    champion_metric: float | None
+    champion_reference_metric: float | None
+    champion_scores: Any | None
+    decision: Any                        # triggers.TriggerDecision
+    champion_error: str | None = None
+
+
+def _since_last_training(p: Pipeline) -> tuple[int, datetime | None]:
+    rows, last = 0, None
+    for r in reversed(p.batch_log.records()):
+        if r.get("status") != "accepted":
+            continue
+        if r.get("challenger_version"):
+            last = datetime.fromisoformat(r["at"])
+            break
+        rows += int(r.get("rows") or 0)
+    return rows, last
+
+
+def monitor(p: Pipeline, batch: data_mod.Batch, df: pd.DataFrame, champion_ref, trigger: str) -> Monitoring:
+    from ctpipeline.drift import detect_drift
+    from ctpipeline.evaluation import metric_value, predict_for_metric
+    from ctpipeline.triggers import Signals, should_retrain
+
+    cfg = p.cfg
+    tags = p.registry.get_version_tags(champion_ref) if champion_ref else {}
+    ref_batches = [b for b in tags.get("ctp.train_batches", "").split(",") if b]
+    frames = [pd.read_parquet(p.landing_dir / f"{b}.parquet") for b in ref_batches
+              if (p.landing_dir / f"{b}.parquet").exists()]
+    drift = None
+    if frames:
+        cols = cfg.drift.columns
+        numeric = [c for c in cfg.features.numeric if cols is None or c in cols]
+        categorical = [c for c in cfg.features.categorical if cols is None or c in cols]
+        drift = detect_drift(pd.concat(frames, ignore_index=True), df, numeric, categorical, cfg.drift,
+                             seed=cfg.training.seed)
+        log.info("drift vs champion's window %s: %s", ",".join(ref_batches), drift.summary().splitlines()[0])
+    champ_metric = champ_scores = err = None
+    lab = labelled(p, df)
+    if champion_ref is not None and len(lab):
+        X, y = data_mod.make_xy(lab, cfg)
+        try:
+            champ_scores = predict_for_metric(p.registry.load_model(champion_ref), X, cfg.target.task)
+            champ_metric = metric_value(cfg.evaluation.metric, y, champ_scores)
+        except Exception as exc:  # reported; the policy decides what a broken champion means
+            err = f"champion v{champion_ref.version} could not be loaded or scored: {type(exc).__name__}: {exc}"
+            log.error(err)
+    ref_metric = tags.get(f"ctp.{cfg.evaluation.metric}")
+    rows, last = _since_last_training(p)
+    signals = Signals(
+        drifted_share=drift.drifted_share if drift else None,
+        drifted_columns=tuple(drift.drifted_columns()) if drift else (),
+        champion_metric=champ_metric, champion_reference_metric=float(ref_metric) if ref_metric else None,
+        higher_is_better=cfg.evaluation.higher_is_better, rows_since_training=rows + len(df),
+        manual=trigger == "manual", webhook=trigger == "webhook", scheduled=trigger == "schedule",
+        no_champion=champion_ref is None)
+    decision = should_retrain(signals, cfg.triggers, last, datetime.now(timezone.utc))
+    return Monitoring(ref_batches, drift, champ_metric, signals.champion_reference_metric, champ_scores, decision,
+                      err)
+
+
+def log_monitoring(p: Pipeline, run_id: str, mon: Monitoring, batch_ordinal: int) -> None:
+    """Drift report and trigger decision on the cycle's run; the champion's metric over time on the
+    pipeline's long-lived `monitoring` run (one step per batch, so MLflow draws the curve)."""
+    reg = p.registry
+    m = p.cfg.evaluation.metric
+    reg.log_dict(run_id, mon.decision.to_dict(), "monitoring/trigger.json")
+    reg.set_tags(run_id, {"ctp.trigger_fired": ",".join(mon.decision.fired) or "none",
+                          "ctp.retrain": str(mon.decision.retrain).lower()})
+    metrics = {f"champion_on_batch_{m}": mon.champion_metric}
+    if mon.drift is not None:
+        reg.log_dict(run_id, mon.drift.to_dict(), "monitoring/drift.json")
+        if mon.drift.evidently_json:
+            reg.log_dict(run_id, mon.drift.evidently_json, "monitoring/evidently.json")
+        if mon.drift.html:
+            reg.log_text(run_id, mon.drift.html, "monitoring/drift_report.html")
+        metrics["drifted_share"] = mon.drift.drifted_share
+        metrics.update({f"drift_{c.column}": c.score for c in mon.drift.columns})
+    reg.log_metrics(run_id, metrics)
+    mrun = reg.monitoring_run()
+    reg.log_metrics(mrun, {f"champion_{m}": mon.champion_metric,
+                           "drifted_share": mon.drift.drifted_share if mon.drift else None,
+                           "retrain": float(mon.decision.retrain)}, step=batch_ordinal)
 
 
 def make_decision(p: Pipeline, ev: Evaluation) -> Decision:
@@ -471,6 +577,7 @@ def decision_record(p: Pipeline, batch: data_mod.Batch, trained: Trained, ev: Ev
         "guards": {"latency_ms_per_1k": ev.latency_ms_per_1k, "model_mb": ev.model_mb},
         "gates": [asdict(g) for g in decision.gates],
         "baselines": ev.baselines,
+        "monitoring": {"fired": res.fired, "drifted_share": res.drifted_share},
         "policy": {"promotion": p.cfg.promotion.model_dump(mode="json"),
                    "backtest": p.cfg.backtest.model_dump(mode="json"), "metric": ev.metric,
                    "higher_is_better": p.cfg.evaluation.higher_is_better},

@@ -48,6 +48,18 @@ class Decision:
     reasons: tuple[str, ...] = ()
     gates: tuple[Gate, ...] = field(default_factory=tuple)
 
+    @property
+    def summary(self) -> str:
+        """The one reason that decided it: the first failing gate, else the interval (or margin) that cleared."""
+        failed = [g for g in self.gates if not g.passed]
+        if failed:
+            return failed[0].detail
+        for name in ("interval", "margin"):
+            for g in self.gates:
+                if g.name == name:
+                    return g.detail
+        return self.reasons[0] if self.reasons else self.verdict
+
     def to_dict(self) -> dict:
         return asdict(self)
 

@@ -444,6 +444,17 @@ class ModelRegistry:
             )
         return run.info.run_id
 
+    def monitoring_run(self) -> str:
+        """The pipeline's long-lived run for metrics over time (one step per batch), created on first use."""
+        exp_id = self.ensure_experiment()
+        with self._errors("find the monitoring run"):
+            runs = self._client.search_runs([exp_id], filter_string="tags.`ctp.kind` = 'monitoring'", max_results=1)
+        if runs:
+            return runs[0].info.run_id
+        run_id = self.start_run("monitoring", tags={"ctp.kind": "monitoring"})
+        self.end_run(run_id, "FINISHED")
+        return run_id
+
     def log_params(self, run_id: str, params: dict) -> None:
         """Log params; nested dicts are flattened with dotted keys, values stringified and
         truncated to MLflow's 6000-character limit. Re-logging a key with a different value is

@@ -87,7 +87,8 @@ def table(rows: Iterable[dict[str, Any]], columns: list[tuple[str, str]]) -> str
     return "\n".join(out)
 
 
-REPLAY_COLUMNS = [("batch", "batch"), ("rows", "rows"), ("gate", "gate"), ("train", "trained on"),
+REPLAY_COLUMNS = [("batch", "batch"), ("rows", "rows"), ("gate", "gate"), ("drift", "drifted"),
+                  ("fired", "trigger fired"), ("train", "trained on"),
                   ("challenger", "challenger"), ("champion", "champion"), ("ci", "gain CI"), ("promoted", "promoted"),
                   ("serving", "champion after"), ("status", "outcome")]
 
@@ -101,6 +102,8 @@ def replay_rows(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
         tb = r.get("train_batches") or []
         rows.append({
             "batch": r["batch"], "rows": r["rows"], "gate": r["gate"],
+            "drift": f"{r['drifted_share']:.0%}" if r.get("drifted_share") is not None else "-",
+            "fired": ",".join(r.get("fired") or []) or "-",
             "train": f"{tb[0]}..{tb[-1]}" if len(tb) > 1 else (tb[0] if tb else "-"),
             "challenger": _fmt(r.get("challenger_metric")), "champion": _fmt(r.get("champion_metric")),
             "ci": f"[{r['ci_low']:+.3f}, {r['ci_high']:+.3f}]" if r.get("ci_low") is not None

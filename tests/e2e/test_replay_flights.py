@@ -44,6 +44,16 @@ def test_replay_real_months_then_quarantine_bad_months(prefect_server, flights_p
     assert "challenger_roc_auc" in run.data.metrics and run.data.metrics["challenger_roc_auc"] > 0.55
     arts = {a.path for a in client.list_artifacts(champion.run_id, "quality")}
     assert "quality/gx_result.json" in arts
+    decision = {a.path for a in client.list_artifacts(champion.run_id, "decision")}
+    assert {"decision/decision.json", "decision/decision.md"} <= decision
+    record = json.loads(open(client.download_artifacts(champion.run_id, "decision/decision.json")).read())
+    assert record["verdict"] == "promote" and record["challenger_version"] == champion.version
+    assert len(record["backtest"]["windows"]) == 3 and record["reasons"]
+    # March was monitored against the champion's training window (January): Evidently drift report logged
+    march = client.search_runs([run.info.experiment_id], "tags.`ctp.batch` = '2013-03'")[0]
+    monitoring = {a.path for a in client.list_artifacts(march.info.run_id, "monitoring")}
+    assert {"monitoring/drift.json", "monitoring/drift_report.html", "monitoring/trigger.json"} <= monitoring
+    assert "drifted_share" in march.data.metrics
     import mlflow
 
     previous_uri = mlflow.get_tracking_uri()

@@ -49,3 +49,34 @@ def test_cycles_train_register_promote_and_quarantine(prefect_server, small_pipe
     assert run().result()["status"] == "no-batch"
     log = p.batch_log.records()
     assert [r["status"] for r in log] == ["accepted", "accepted", "accepted", "rejected"]
+
+
+def test_quiet_batch_is_monitored_without_training(prefect_server, small_pipeline):
+    """With triggers that cannot fire, a batch after the cold start is monitored (drift logged), not trained on."""
+    import yaml
+    from mlflow import MlflowClient
+
+    from conftest import make_flights_like
+    from flows.continuous_training import continuous_training
+
+    cfg_path, state = small_pipeline
+    d = yaml.safe_load(cfg_path.read_text())
+    d["triggers"] = {"every_batch": False, "drift_share": None, "performance_drop": None, "min_new_rows": None}
+    cfg_path.write_text(yaml.safe_dump(d))
+    p = Pipeline.open(cfg_path, state)
+    data.land(data.split_batches(make_flights_like(7500, seed=13, months=3), p.cfg.data), p.landing_dir)
+
+    def run():
+        return continuous_training(config=str(cfg_path), state_dir=str(state), trigger="replay")
+
+    assert run()["status"] == "accumulating"
+    assert run()["status"] == "promoted"          # cold start always fires
+    third = run()
+    assert third["status"] == "monitored" and third["fired"] == []
+    assert third["challenger_version"] is None and third["drifted_share"] is not None
+    assert any("no retraining" in r for r in third["reasons"])
+    assert p.registry.champion().version == "1"
+    client = MlflowClient(p.tracking_uri)
+    arts = {a.path for a in client.list_artifacts(third["run_id"], "monitoring")}
+    assert {"monitoring/drift.json", "monitoring/trigger.json"} <= arts
+    assert p.batch_log.accepted()[-1] == third["batch"]

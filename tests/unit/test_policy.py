@@ -23,6 +23,7 @@ def test_promote_when_interval_clears_margin():
     assert d.promote and d.verdict == "promote"
     assert gate(d, "margin").passed and gate(d, "interval").passed
     assert any("interval of the gain" in r for r in d.reasons)
+    assert d.summary.startswith("90% interval of the gain")
 
 
 def test_reject_for_margin():
@@ -37,6 +38,7 @@ def test_reject_when_interval_straddles_margin_even_if_point_gain_clears_it():
     assert not d.promote
     assert gate(d, "margin").passed and not gate(d, "interval").passed
     assert any("straddles the margin" in r for r in d.reasons)
+    assert "straddles" in d.summary
 
 
 def test_point_estimate_only_when_not_noise_aware():

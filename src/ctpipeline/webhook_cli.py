@@ -1,0 +1,145 @@
+"""CLI commands for the webhook receiver and for serving the deployments.
+
+``add_commands(subparsers)`` adds to ``ctp``::
+
+    ctp webhook serve [--config configs/webhook.yaml] [--host H] [--port P]   run the receiver (uvicorn)
+    ctp webhook send --model M [--reason R] [--url U] [--dedupe-key K]        sign and POST a generic test alert
+    ctp serve --config F [--config F2 ...] [--cron "0 6 * * *"]               serve the deployments (blocks)
+
+Each sets ``func`` to a function ``(args) -> int``. Until ``cli.build_parser`` calls ``add_commands``, the same
+commands run as ``python -m ctpipeline.webhook_cli ...``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from ctpipeline.errors import CtpError
+
+DEFAULT_WEBHOOK_CONFIG = "configs/webhook.yaml"
+DEFAULT_URL = "http://127.0.0.1:8787/alerts"
+
+
+def _environment(args, prefect: bool = False) -> None:
+    """Environment defaults first (Prefect reads them on import), then logging. With ``prefect=True`` Prefect sets
+    up its logging before ours, and ships our `ctpipeline` lines through its handlers (no duplicates)."""
+    from ctpipeline.env import configure_environment, configure_logging
+    from ctpipeline.state import StatePaths, resolve_state_dir
+
+    configure_environment(StatePaths(resolve_state_dir(getattr(args, "state_dir", None))))
+    # our lines outside a flow run (serve's start-up) would otherwise each warn that they cannot go to the API
+    os.environ.setdefault("PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW", "ignore")
+    if prefect:
+        import prefect.main  # noqa: F401  (importing Prefect sets up its logging, once per process)
+    configure_logging(getattr(args, "verbose", False))
+
+
+def cmd_webhook_serve(args) -> int:
+    from ctpipeline.webhook import PrefectLauncher, create_app, load_webhook_settings
+
+    _environment(args)
+    settings = load_webhook_settings(args.config)
+    host = args.host or settings.host
+    port = args.port or settings.port
+    app = create_app(settings, PrefectLauncher())  # both fail early: secret unset, PREFECT_API_URL unset
+    import uvicorn
+
+    print(f"webhook receiver on http://{host}:{port}/alerts for {', '.join(sorted(settings.models))} "
+          f"(state {settings.state_path})", flush=True)
+    uvicorn.run(app, host=host, port=port, log_level="debug" if args.verbose else "info", workers=1)
+    return 0
+
+
+def cmd_webhook_send(args) -> int:
+    import httpx
+
+    from ctpipeline.webhook import signed_headers
+
+    secret = os.environ.get(args.secret_env, "")
+    if not secret:
+        raise CtpError(f"environment variable {args.secret_env} (the webhook's HMAC secret) is not set or empty")
+    payload = {"model": args.model, "reason": args.reason, "status": args.status}
+    if args.dedupe_key:
+        payload["dedupe_key"] = args.dedupe_key
+    body = json.dumps(payload).encode()
+    try:
+        resp = httpx.post(args.url, content=body, headers=signed_headers(secret.encode(), body), timeout=args.timeout)
+    except httpx.HTTPError as exc:
+        print(f"error: could not reach {args.url}: {exc}", file=sys.stderr)
+        return 1
+    try:
+        shown = json.dumps(resp.json(), indent=2)
+    except ValueError:
+        shown = resp.text
+    print(f"HTTP {resp.status_code}\n{shown}")
+    return 0 if resp.status_code == 202 else 1
+
+
+def cmd_serve(args) -> int:
+    from ctpipeline.orchestration import serve_deployments
+
+    _environment(args, prefect=True)
+    try:
+        serve_deployments(args.config, args.state_dir, args.cron, limit=args.limit)
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def add_commands(subparsers) -> None:
+    """Add ``webhook serve``, ``webhook send`` and ``serve`` to a ``ctp`` subparsers object."""
+    wh = subparsers.add_parser("webhook", help="receive alerts (HMAC-signed webhooks) that start training runs")
+    whsub = wh.add_subparsers(dest="webhook_command", required=True, metavar="SUBCOMMAND")
+
+    s = whsub.add_parser("serve", help="run the webhook receiver (needs PREFECT_API_URL and the secret's env var)")
+    s.add_argument("--config", "-c", default=DEFAULT_WEBHOOK_CONFIG, help="receiver YAML (default: %(default)s)")
+    s.add_argument("--host", help="bind address (default: the YAML's host, 127.0.0.1)")
+    s.add_argument("--port", type=int, help="port (default: the YAML's port, 8787)")
+    s.add_argument("--state-dir", help="embedded state folder, for environment defaults (default: $CTP_HOME or .ctp)")
+    s.add_argument("--verbose", "-v", action="store_true", help="debug logging")
+    s.set_defaults(func=cmd_webhook_serve)
+
+    t = whsub.add_parser("send", help="sign and POST a generic test alert; exit 0 on 202")
+    t.add_argument("--model", "-m", required=True, help="model/pipeline name, e.g. flights-delay")
+    t.add_argument("--reason", "-r", default="manual test alert", help="why retrain (default: %(default)s)")
+    t.add_argument("--status", choices=["firing", "resolved"], default="firing")
+    t.add_argument("--dedupe-key", help="alerts with the same key start at most one run per dedupe window")
+    t.add_argument("--url", default=DEFAULT_URL, help="receiver URL (default: %(default)s)")
+    t.add_argument("--secret-env", default="CTP_WEBHOOK_SECRET",
+                   help="environment variable holding the HMAC secret (default: %(default)s)")
+    t.add_argument("--timeout", type=float, default=30.0, help="seconds (default: %(default)s)")
+    t.set_defaults(func=cmd_webhook_send)
+
+    sv = subparsers.add_parser("serve", help="serve one deployment per pipeline config with Prefect (blocks)")
+    sv.add_argument("--config", "-c", action="append", required=True, metavar="FILE",
+                    help="pipeline YAML; repeat for several pipelines")
+    sv.add_argument("--cron", help="cron schedule for every served pipeline, e.g. '0 6 * * *' (default: each YAML's triggers.schedule)")
+    sv.add_argument("--limit", type=int, help="at most this many flow runs at once in this process")
+    sv.add_argument("--state-dir", help="embedded state folder (default: $CTP_HOME or .ctp)")
+    sv.add_argument("--verbose", "-v", action="store_true", help="debug logging")
+    sv.set_defaults(func=cmd_serve)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="ctp", description="ctpipeline webhook and serve commands.")
+    add_commands(ap.add_subparsers(dest="command", required=True, metavar="COMMAND"))
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except CtpError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
