@@ -113,7 +113,9 @@ class CycleResult:
     seconds: float = 0.0
     verdict: str | None = None
     fired: list[str] = field(default_factory=list)   # which retraining triggers fired
+    trigger_reasons: list[str] = field(default_factory=list)
     drifted_share: float | None = None
+    drifted_columns: list[str] = field(default_factory=list)
     gain: float | None = None
     ci_low: float | None = None
     ci_high: float | None = None
@@ -124,7 +126,9 @@ class CycleResult:
 
     def fill_monitoring(self, mon: Monitoring) -> None:
         self.fired = list(mon.decision.fired)
+        self.trigger_reasons = list(mon.decision.reasons)
         self.drifted_share = mon.drift.drifted_share if mon.drift else None
+        self.drifted_columns = mon.drift.drifted_columns() if mon.drift else []
         self.served_metric = mon.champion_metric
         if not mon.decision.retrain:
             self.status = "monitored"
@@ -577,7 +581,8 @@ def decision_record(p: Pipeline, batch: data_mod.Batch, trained: Trained, ev: Ev
         "guards": {"latency_ms_per_1k": ev.latency_ms_per_1k, "model_mb": ev.model_mb},
         "gates": [asdict(g) for g in decision.gates],
         "baselines": ev.baselines,
-        "monitoring": {"fired": res.fired, "drifted_share": res.drifted_share},
+        "monitoring": {"fired": res.fired, "trigger_reasons": res.trigger_reasons,
+                       "drifted_share": res.drifted_share, "drifted_columns": res.drifted_columns},
         "policy": {"promotion": p.cfg.promotion.model_dump(mode="json"),
                    "backtest": p.cfg.backtest.model_dump(mode="json"), "metric": ev.metric,
                    "higher_is_better": p.cfg.evaluation.higher_is_better},

@@ -68,6 +68,11 @@ def decision_markdown(r: dict[str, Any]) -> str:
             lines.append(f"| {s['column']}={s['value']} | {s['rows']} | {_fmt(s['challenger'])} | "
                          f"{_fmt(s['champion'])} | {_fmt(s['gain'])} | {'yes' if s['judged'] else 'no'} | "
                          f"{'yes' if s['passed'] else '**no**'} |")
+    mon = r.get("monitoring") or {}
+    if mon.get("fired"):
+        lines += ["", "## Why this cycle trained", ""] + [f"- {t}" for t in mon.get("trigger_reasons", [])]
+        if mon.get("drifted_columns"):
+            lines.append(f"- drifted columns: {', '.join(mon['drifted_columns'])}")
     g = r["guards"]
     lines += ["", f"Latency {g['latency_ms_per_1k']:.1f} ms per 1k rows; model {g['model_mb']:.2f} MB."
               if g["latency_ms_per_1k"] is not None else ""]
