@@ -25,6 +25,13 @@ def _paths(args):
     return StatePaths(resolve_state_dir(getattr(args, "state_dir", None)))
 
 
+def _pipeline(args):
+    """Process set-up, then the pipeline of `--config` on the state folder of `--state-dir`."""
+    from ctpipeline.pipeline import Pipeline
+
+    return Pipeline.open(args.config, _setup(args).root)
+
+
 def _setup(args, flows: bool = False):
     """Environment first (Prefect reads it on import), then logging: commands that run flows
     leave the console to Prefect, which also ships our log lines to the Prefect UI."""
@@ -68,10 +75,8 @@ def cmd_config_schema(args) -> int:
 
 def cmd_land(args) -> int:
     from ctpipeline import data
-    from ctpipeline.pipeline import Pipeline
 
-    paths = _setup(args)
-    p = Pipeline.open(args.config, paths.root)
+    p = _pipeline(args)
     if p.cfg.source is None:
         raise CtpError(f"{args.config}: no 'source' section; drop Parquet batch files into {p.landing_dir} instead")
     t0 = time.perf_counter()
@@ -151,11 +156,9 @@ def cmd_demo(args) -> int:
 
 
 def cmd_status(args) -> int:
-    from ctpipeline.pipeline import Pipeline
     from ctpipeline.report import table
 
-    paths = _setup(args)
-    p = Pipeline.open(args.config, paths.root)
+    p = _pipeline(args)
     for alias in ("champion", "challenger"):
         ref = p.registry.get_alias(alias)
         print(f"{alias:<11} {('v' + ref.version + '  ' + ref.uri) if ref else '(none)'}")
@@ -172,11 +175,9 @@ def cmd_status(args) -> int:
 
 def cmd_history(args) -> int:
     from ctpipeline.ledger import Ledger
-    from ctpipeline.pipeline import Pipeline
     from ctpipeline.report import table
 
-    paths = _setup(args)
-    p = Pipeline.open(args.config, paths.root)
+    p = _pipeline(args)
     rows = Ledger(p.ledger_path).rows()
     if not rows:
         print(f"no champion moves recorded yet ({p.ledger_path})")
@@ -191,8 +192,7 @@ def cmd_history(args) -> int:
 def cmd_rollback(args) -> int:
     from ctpipeline import pipeline
 
-    paths = _setup(args)
-    p = pipeline.Pipeline.open(args.config, paths.root)
+    p = _pipeline(args)
     old, new = pipeline.rollback(p, args.to_version, args.reason)
     print(f"{p.name}: champion rolled back from v{old} to v{new} (models:/{p.name}@champion); "
           f"v{old} is now 'previous'")
@@ -202,8 +202,7 @@ def cmd_rollback(args) -> int:
 def cmd_approve(args) -> int:
     from ctpipeline import pipeline
 
-    paths = _setup(args)
-    p = pipeline.Pipeline.open(args.config, paths.root)
+    p = _pipeline(args)
     v = pipeline.approve(p, args.reason)
     print(f"{p.name}: v{v} approved and promoted to champion")
     return 0
@@ -212,8 +211,7 @@ def cmd_approve(args) -> int:
 def cmd_reject(args) -> int:
     from ctpipeline import pipeline
 
-    paths = _setup(args)
-    p = pipeline.Pipeline.open(args.config, paths.root)
+    p = _pipeline(args)
     v = pipeline.reject(p, args.reason)
     print(f"{p.name}: v{v} rejected; the champion is unchanged")
     return 0

@@ -27,6 +27,8 @@ def configure_environment(paths: StatePaths) -> None:
         "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
         "PREFECT_LOGGING_EXTRA_LOGGERS": "ctpipeline",
         "GIT_PYTHON_REFRESH": "quiet",
+        # our log lines outside a flow run (e.g. `ctp serve` starting up) must not each warn about the API
+        "PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW": "ignore",
         "TQDM_DISABLE": "1",
     }
     for k, v in defaults.items():

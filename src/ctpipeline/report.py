@@ -62,7 +62,7 @@ def decision_markdown(r: dict[str, Any]) -> str:
         lines.append(f"| {g['name']} | {'pass' if g['passed'] else '**FAIL**'} | {g['observed']} | {g['threshold']} "
                      f"| {g['detail']} |")
     if r["slices"]:
-        lines += ["", "## Slices", "", f"| slice | rows | challenger | champion | gain | judged | passed |",
+        lines += ["", "## Slices", "", "| slice | rows | challenger | champion | gain | judged | passed |",
                   "|---|---|---|---|---|---|---|"]
         for s in r["slices"]:
             lines.append(f"| {s['column']}={s['value']} | {s['rows']} | {_fmt(s['challenger'])} | "

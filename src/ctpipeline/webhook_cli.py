@@ -6,13 +6,11 @@
     ctp webhook send --model M [--reason R] [--url U] [--dedupe-key K]        sign and POST a generic test alert
     ctp serve --config F [--config F2 ...] [--cron "0 6 * * *"]               serve the deployments (blocks)
 
-Each sets ``func`` to a function ``(args) -> int``. Until ``cli.build_parser`` calls ``add_commands``, the same
-commands run as ``python -m ctpipeline.webhook_cli ...``.
+Each sets ``func`` to a function ``(args) -> int``; ``cli.build_parser`` calls ``add_commands``.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -24,17 +22,10 @@ DEFAULT_URL = "http://127.0.0.1:8787/alerts"
 
 
 def _environment(args, prefect: bool = False) -> None:
-    """Environment defaults first (Prefect reads them on import), then logging. With ``prefect=True`` Prefect sets
-    up its logging before ours, and ships our `ctpipeline` lines through its handlers (no duplicates)."""
-    from ctpipeline.env import configure_environment, configure_logging
-    from ctpipeline.state import StatePaths, resolve_state_dir
+    """The same process set-up as every `ctp` command (environment defaults, then logging)."""
+    from ctpipeline.cli import _setup
 
-    configure_environment(StatePaths(resolve_state_dir(getattr(args, "state_dir", None))))
-    # our lines outside a flow run (serve's start-up) would otherwise each warn that they cannot go to the API
-    os.environ.setdefault("PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW", "ignore")
-    if prefect:
-        import prefect.main  # noqa: F401  (importing Prefect sets up its logging, once per process)
-    configure_logging(getattr(args, "verbose", False))
+    _setup(args, flows=prefect)
 
 
 def cmd_webhook_serve(args) -> int:
@@ -121,25 +112,3 @@ def add_commands(subparsers) -> None:
     sv.add_argument("--state-dir", help="embedded state folder (default: $CTP_HOME or .ctp)")
     sv.add_argument("--verbose", "-v", action="store_true", help="debug logging")
     sv.set_defaults(func=cmd_serve)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="ctp", description="ctpipeline webhook and serve commands.")
-    add_commands(ap.add_subparsers(dest="command", required=True, metavar="COMMAND"))
-    return ap
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        return args.func(args)
-    except CtpError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -3,7 +3,7 @@
 Topology (everything on 127.0.0.1, everything stopped at the end):
 
 * the session's Prefect test server (`prefect_server` fixture: `prefect_test_harness`, SQLite);
-* `python -m ctpipeline.webhook_cli serve --config <pipeline.yaml>` in a subprocess (its own session, so the
+* `python -m ctpipeline serve --config <pipeline.yaml>` in a subprocess (its own session, so the
   whole process group, flow-run children included, is stopped with one signal): it registers the deployment
   `continuous-training/<pipeline>` and runs it with `prefect.serve`; flow runs execute in child processes;
 * the webhook app under uvicorn in a thread of this process, with a real `PrefectLauncher`.
@@ -67,7 +67,7 @@ def serve_process(cfg_path: Path, state: Path, api_url: str, workdir: Path):
            "PYTHONUNBUFFERED": "1"}
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "ctpipeline.webhook_cli", "serve", "--config", str(cfg_path),
+            [sys.executable, "-m", "ctpipeline", "serve", "--config", str(cfg_path),
              "--state-dir", str(state)],
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True)

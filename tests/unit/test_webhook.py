@@ -635,7 +635,7 @@ def _free_port() -> int:
 def test_cli_webhook_send_against_a_live_receiver(tmp_path, monkeypatch, capsys, clock):
     import uvicorn
 
-    from ctpipeline.webhook_cli import build_parser, main
+    from ctpipeline.cli import build_parser, main
 
     monkeypatch.setenv("CTP_WEBHOOK_SECRET", SECRET.decode())
     launcher = FakeLauncher()
@@ -688,7 +688,7 @@ def test_add_commands_plugs_into_an_existing_parser():
 
 
 def test_cli_webhook_serve_fails_early_without_secret_or_prefect(tmp_path, monkeypatch, capsys):
-    from ctpipeline.webhook_cli import main
+    from ctpipeline.cli import main
 
     cfg = tmp_path / "wh.yaml"
     cfg.write_text(f"models: {{m: flow/dep}}\nstate_path: {tmp_path / 'wh.db'}\n")

@@ -1,0 +1,5 @@
+"""`python -m ctpipeline ...` is `ctp ...`."""
+
+from ctpipeline.cli import entrypoint
+
+entrypoint()
