@@ -73,8 +73,10 @@ def slices_plot(slices, metric: str):
     labels = [f"{s.column}={s.value} ({s.rows})" for s in rows]
     colors = ["tab:grey" if not s.judged else ("tab:green" if s.passed else "tab:red") for s in rows]
     ax.barh(range(len(rows)), [s.gain for s in rows], color=colors)
-    if rows:
-        ax.axvline(-rows[0].tolerance, color="tab:red", linestyle=":", linewidth=1, label="tolerance")
+    if rows:  # each slice's own tolerance (slice columns may have different ones)
+        ax.scatter([-s.tolerance for s in rows], range(len(rows)), marker="|", s=120, color="black", zorder=3,
+                   label="tolerance")
+        ax.legend(loc="lower right", fontsize=8)
     ax.axvline(0, color="black", linewidth=0.8)
     ax.set_yticks(range(len(rows)), labels, fontsize=7)
     ax.set_xlabel(f"challenger gain in {metric} (grey: too few rows to judge)")
