@@ -47,10 +47,11 @@ def assign_windows(times: pd.Series, cfg: BacktestConfig) -> tuple[np.ndarray, l
     return ids, [(edges[i], edges[i + 1]) for i in range(k)]
 
 
-def block_ids(times: pd.Series, block: str) -> np.ndarray:
+def block_ids(times: pd.Series, block: str, timezone: str = "UTC") -> np.ndarray:
+    """Block of each row: its hour, day or week in `timezone` (a local day, not a UTC day), or itself."""
     if block == "none":
         return np.arange(len(times))
-    t = pd.to_datetime(times, utc=True).dt.tz_localize(None)
+    t = pd.to_datetime(times, utc=True).dt.tz_convert(timezone).dt.tz_localize(None)
     return pd.factorize(t.dt.to_period(BLOCK_FREQ[block]))[0]
 
 
@@ -124,7 +125,7 @@ class Backtest:
 
 
 def run_backtest(y, challenger_scores, champion_scores, times: pd.Series, metric: str, higher_is_better: bool,
-                 cfg: BacktestConfig) -> Backtest:
+                 cfg: BacktestConfig, timezone: str = "UTC") -> Backtest:
     y = np.asarray(y)
     ch = np.asarray(challenger_scores, float)
     cp = None if champion_scores is None else np.asarray(champion_scores, float)
@@ -143,7 +144,7 @@ def run_backtest(y, challenger_scores, champion_scores, times: pd.Series, metric
     low = high = None
     n = 0
     if cp is not None:
-        blocks = block_ids(times[used] if isinstance(times, pd.Series) else pd.Series(times)[used], cfg.block)
+        blocks = block_ids(pd.Series(times).reset_index(drop=True)[used], cfg.block, timezone)
         low, high, n = paired_bootstrap(y[used], ch[used], cp[used], blocks, metric, higher_is_better,
                                         cfg.bootstrap, cfg.confidence, cfg.seed)
     return Backtest(metric, higher_is_better, tuple(rows), int(used.sum()), pooled_ch, pooled_cp,

@@ -53,14 +53,22 @@ def cmd_config_validate(args) -> int:
     from ctpipeline.models import check_model_params
     from ctpipeline.quality import load_suite
 
-    for f in args.files:
-        cfg = load_config(f)
-        check_model_params(cfg, f)
-        suite = load_suite(cfg.suite_path)
+    from ctpipeline.errors import ConfigError
+
+    rc = 0
+    for f in args.files:  # check every file, report each
+        try:
+            cfg = load_config(f)
+            check_model_params(cfg, f)
+            suite = load_suite(cfg.suite_path)
+        except ConfigError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            rc = exc.exit_code
+            continue
         print(f"{f}: OK (pipeline {cfg.name!r}, {cfg.target.task} on {cfg.target.column!r}, model {cfg.model.type}, "
               f"suite {suite.get('name')!r} with {len(suite.get('expectations', []))} expectations, "
               f"hash {cfg.config_hash()})")
-    return 0
+    return rc
 
 
 def cmd_config_schema(args) -> int:
@@ -118,7 +126,16 @@ def _cycles(args, paths, n: int | None, trigger: str) -> list[dict]:
     return results
 
 
+def _check_config(args) -> None:
+    """Fail fast, before a Prefect server starts, when the config is broken."""
+    from ctpipeline.config import load_config
+    from ctpipeline.models import check_model_params
+
+    check_model_params(load_config(args.config), args.config)
+
+
 def cmd_run(args) -> int:
+    _check_config(args)
     paths = _setup(args, flows=True)
     results = _cycles(args, paths, 1, args.trigger)
     if results and results[0]["status"] == "quarantined":
@@ -129,6 +146,7 @@ def cmd_run(args) -> int:
 def cmd_replay(args) -> int:
     from ctpipeline.report import REPLAY_COLUMNS, SERVED_COLUMNS, replay_rows, served_comparison, table
 
+    _check_config(args)
     paths = _setup(args, flows=True)
     t0 = time.perf_counter()
     results = _cycles(args, paths, args.batches, "replay")

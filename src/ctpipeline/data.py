@@ -168,6 +168,10 @@ def make_xy(df: pd.DataFrame, cfg: PipelineConfig) -> tuple[pd.DataFrame, pd.Ser
         (op, value), = cfg.target.positive_when.items()
         y = pd.Series(_COMPARE[op](y.to_numpy(), value).astype("int8"), index=df.index, name=tcol)
     elif cfg.target.task == "classification":
+        bad = sorted(set(pd.unique(y)) - {0, 1, True, False}, key=str)
+        if bad:
+            raise DataError(f"target column {tcol!r} must hold 0/1 labels (or set target.positive_when); "
+                            f"found {bad[:5]}")
         y = y.astype("int8")
     else:
         y = y.astype("float64")
@@ -178,11 +182,18 @@ def make_xy(df: pd.DataFrame, cfg: PipelineConfig) -> tuple[pd.DataFrame, pd.Ser
         prefix = f"{cfg.data.time_column}_"
         if time is not None and col.startswith(prefix) and col[len(prefix):] in cfg.features.datetime_parts:
             part = col[len(prefix):]
-            t = pd.to_datetime(time, utc=True)
+            t = pd.to_datetime(time, utc=True).dt.tz_convert(cfg.data.timezone)  # local hour and weekday
             X[col] = (t.dt.isocalendar().week if part == "weekofyear" else getattr(t.dt, part)).astype("float64")
         else:
-            X[col] = pd.to_numeric(df[col], errors="raise").astype("float64")
+            if col not in df.columns:
+                raise DataError(f"feature column {col!r} is missing from the batch")
+            try:
+                X[col] = pd.to_numeric(df[col], errors="raise").astype("float64")
+            except (TypeError, ValueError) as exc:
+                raise DataError(f"feature column {col!r} is not numeric: {exc}") from None
     for col in categorical:
+        if col not in df.columns:
+            raise DataError(f"feature column {col!r} is missing from the batch")
         X[col] = df[col].astype("object").where(df[col].notna(), None)
     return X.reset_index(drop=True), y.reset_index(drop=True)
 

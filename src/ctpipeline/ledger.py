@@ -8,12 +8,11 @@ so that `ctp rollback` is one command and `ctp history` tells the story.
 from __future__ import annotations
 
 import getpass
-import json
 import os
 from pathlib import Path
 from typing import Any
 
-from ctpipeline.state import now_iso
+from ctpipeline.state import append_jsonl, now_iso, read_jsonl
 
 
 def _actor() -> str:
@@ -32,14 +31,8 @@ class Ledger:
                run_id: str | None = None, alias: str = "champion") -> dict[str, Any]:
         row = {"at": now_iso(), "action": action, "alias": alias, "from_version": from_version,
                "to_version": to_version, "reason": reason, "trigger": trigger, "run_id": run_id, "actor": _actor()}
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path, "a", encoding="utf-8") as f:
-            f.write(json.dumps(row, sort_keys=True) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
+        append_jsonl(self.path, row)
         return row
 
     def rows(self) -> list[dict[str, Any]]:
-        if not self.path.exists():
-            return []
-        return [json.loads(line) for line in self.path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        return read_jsonl(self.path)

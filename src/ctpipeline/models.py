@@ -30,6 +30,11 @@ REQUIREMENTS: dict[str, list[str]] = {
 }
 
 
+# XGBoost booster parameters that are not attributes of XGBClassifier but are accepted as **kwargs.
+XGBOOST_NATIVE_PARAMS = {"eta", "lambda", "alpha", "min_split_loss", "seed", "nthread", "max_cached_hist_node",
+                         "refresh_leaf", "process_type", "sampling_method", "updater", "disable_default_eval_metric"}
+
+
 def _estimator(model: ModelConfig, task: str, seed: int):
     params = {**DEFAULTS[model.type], **model.params}
     if model.type == "xgboost":
@@ -94,8 +99,8 @@ def check_model_params(cfg: PipelineConfig, file: str = "<config>") -> None:
     """Fail at load time, naming the key, when a hyper-parameter does not exist for the estimator."""
     est = _estimator(cfg.model.model_copy(update={"params": {}}), cfg.target.task, cfg.training.seed)
     valid = set(est.get_params(deep=False))
-    if cfg.model.type == "xgboost":  # XGBoost accepts extra booster params as kwargs; check the known ones only
-        return
+    if cfg.model.type == "xgboost":  # native booster names and aliases are accepted as keyword arguments too
+        valid |= XGBOOST_NATIVE_PARAMS
     bad = [k for k in cfg.model.params if k not in valid]
     if bad:
         import difflib

@@ -20,6 +20,7 @@ import pandas as pd
 
 from ctpipeline import data as data_mod
 from ctpipeline.config import PipelineConfig, load_config
+from ctpipeline.errors import DataError
 from ctpipeline.policy import Decision, decide
 from ctpipeline.state import BatchLog, StatePaths, now_iso, resolve_state_dir
 
@@ -174,7 +175,8 @@ def check_quality(p: Pipeline, batch: data_mod.Batch):
     return df, result
 
 
-def quarantine(p: Pipeline, batch: data_mod.Batch, result, run_id: str | None = None) -> Path:
+def quarantine(p: Pipeline, batch: data_mod.Batch, result=None, run_id: str | None = None,
+               error: str | None = None) -> Path:
     """Move a rejected batch out of the landing folder, beside its GX result. Nothing is deleted.
 
     The GX result is written first, then the file is renamed (atomic on one filesystem), so a
@@ -187,13 +189,19 @@ def quarantine(p: Pipeline, batch: data_mod.Batch, result, run_id: str | None = 
     stem = batch.name
     if (qdir / f"{stem}.parquet").exists():
         stem = f"{batch.name}.{batch.sha256[:8]}"
-    (qdir / f"{stem}.gx.json").write_text(
-        json.dumps({"summary": result.to_dict(), "gx_result": result.raw}, indent=2, default=str), encoding="utf-8")
+    report = ({"summary": result.to_dict(), "gx_result": result.raw} if result is not None
+              else {"summary": {"success": False, "error": error}})
+    (qdir / f"{stem}.gx.json").write_text(json.dumps(report, indent=2, default=str), encoding="utf-8")
     target = qdir / f"{stem}.parquet"
-    os.replace(batch.path, target)
+    try:
+        os.replace(batch.path, target)
+    except OSError:  # landing folder on another filesystem: copy, then remove
+        import shutil
+
+        shutil.move(str(batch.path), target)
     p.batch_log.append({"batch": batch.name, "sha256": batch.sha256, "status": "rejected", "run_id": run_id,
                         "quarantined_to": str(target),
-                        "failed": [f.describe() for f in result.failed]})
+                        "failed": [f.describe() for f in result.failed] if result is not None else [error]})
     log.warning("batch %s quarantined to %s", batch.name, target)
     return target
 
@@ -226,29 +234,29 @@ def labelled(p: Pipeline, df: pd.DataFrame) -> pd.DataFrame:
     return df[df[p.cfg.target.column].notna()].reset_index(drop=True)
 
 
-def train_challenger(p: Pipeline, batch: data_mod.Batch, batch_df: pd.DataFrame) -> Trained | None:
+def train_challenger(p: Pipeline, batch: data_mod.Batch, batch_df: pd.DataFrame) -> Trained | str:
     """Fit the configured model on the training window, which ends `backtest.gap` before the first
-    back-test window of the new batch. None if there is not enough data yet."""
+    back-test window of the new batch. Returns the reason instead when there is nothing to train or
+    nothing to judge the challenger on."""
     from ctpipeline.backtest import assign_windows
     from ctpipeline.models import build_model
 
     frame, names = load_window(p, batch)
     if len(frame) == 0:
-        return None
+        return "not enough accepted data before this batch to train a challenger yet"
     tcol = p.cfg.data.time_column
     evald = labelled(p, batch_df)
-    if len(evald):
-        _, edges = assign_windows(evald[tcol], p.cfg.backtest)
-        cutoff = edges[0][0] - pd.Timedelta(p.cfg.backtest.gap)
-        frame = frame[pd.to_datetime(frame[tcol], utc=True) < cutoff]
+    if len(evald) == 0:
+        return f"batch {batch.name} has no labelled rows: no challenger can be judged on it"
+    _, edges = assign_windows(evald[tcol], p.cfg.backtest)
+    first = max(edges[0][0], pd.to_datetime(evald[tcol], utc=True).min())  # fixed windows may reach before it
+    frame = frame[pd.to_datetime(frame[tcol], utc=True) < first - pd.Timedelta(p.cfg.backtest.gap)]
     X, y = data_mod.make_xy(frame, p.cfg)
     if len(X) < p.cfg.training.min_train_rows:
-        log.info("only %d labelled rows in window %s (< %d): accumulating", len(X), names,
-                 p.cfg.training.min_train_rows)
-        return None
+        return (f"only {len(X)} labelled rows in training window {','.join(names)} "
+                f"(< training.min_train_rows {p.cfg.training.min_train_rows}): accumulating")
     if p.cfg.target.task == "classification" and y.nunique() < 2:
-        log.info("training window %s has a single class: accumulating", names)
-        return None
+        return f"training window {','.join(names)} holds a single class: accumulating"
     model = build_model(p.cfg)
     t0 = time.perf_counter()
     model.fit(X, y)
@@ -326,7 +334,8 @@ def evaluate(p: Pipeline, model, eval_df: pd.DataFrame, champion_ref=None, previ
         if err:
             err = "champion " + err
             log.error(err)
-    bt = run_backtest(y.to_numpy(), chal_scores, champ_scores, df[cfg.data.time_column], metric, higher, cfg.backtest)
+    bt = run_backtest(y.to_numpy(), chal_scores, champ_scores, df[cfg.data.time_column], metric, higher, cfg.backtest,
+                      timezone=cfg.data.timezone)
     slices = []
     for sc in cfg.promotion.slices:
         if sc.column not in df.columns:
@@ -387,9 +396,13 @@ def monitor(p: Pipeline, batch: data_mod.Batch, df: pd.DataFrame, champion_ref, 
         cols = cfg.drift.columns
         numeric = [c for c in cfg.features.numeric if cols is None or c in cols]
         categorical = [c for c in cfg.features.categorical if cols is None or c in cols]
-        drift = detect_drift(pd.concat(frames, ignore_index=True), df, numeric, categorical, cfg.drift,
-                             seed=cfg.training.seed)
-        log.info("drift vs champion's window %s: %s", ",".join(ref_batches), drift.summary().splitlines()[0])
+        try:
+            drift = detect_drift(pd.concat(frames, ignore_index=True), df, numeric, categorical, cfg.drift,
+                                 seed=cfg.training.seed) if (numeric or categorical) else None
+        except DataError as exc:  # nothing comparable: monitoring goes on without a drift signal
+            log.warning("drift not measured: %s", exc)
+        if drift is not None:
+                log.info("drift vs champion's window %s: %s", ",".join(ref_batches), drift.summary().splitlines()[0])
     champ_metric = champ_scores = err = None
     lab = labelled(p, df)
     if champion_ref is not None and len(lab):

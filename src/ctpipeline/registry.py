@@ -699,7 +699,7 @@ class ModelRegistry:
                     raise RegistryError(
                         f"alias {self.model_name}@{alias} points at a model version that does "
                         f"not exist any more ({_mlflow_message(exc)}); set the alias again "
-                        f"(ctp promote / MLflow UI) or delete it"
+                        f"(`ctp rollback --to-version N`, or the MLflow UI) or delete it"
                     ) from exc
                 if _is_missing_alias(exc):
                     return None

@@ -52,6 +52,39 @@ class StatePaths:
         return self.root / "pipelines" / pipeline
 
 
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """Rows of an append-only JSON-lines file. A line that is not JSON (a write torn by a crash; later
+    appends start on a fresh line) is skipped with a warning naming the file and line."""
+    import logging
+
+    if not path.exists():
+        return []
+    out = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError as exc:
+            logging.getLogger(__name__).warning("%s:%d: skipping a line that is not JSON (%s): probably a write "
+                                                "interrupted by a crash", path, n, exc.msg)
+    return out
+
+
+def append_jsonl(path: Path, row: dict[str, Any]) -> None:
+    """Append one record and fsync it. After a torn last line the record starts on a fresh line."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+b") as f:
+        f.seek(0, os.SEEK_END)
+        torn = False
+        if f.tell():
+            f.seek(-1, os.SEEK_END)
+            torn = f.read(1) != b"\n"
+        f.write((b"\n" if torn else b"") + (json.dumps(row, sort_keys=True, default=str) + "\n").encode())
+        f.flush()
+        os.fsync(f.fileno())
+
+
 def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
@@ -68,21 +101,10 @@ class BatchLog:
         self.path = path
 
     def records(self) -> list[dict[str, Any]]:
-        if not self.path.exists():
-            return []
-        out = []
-        for line in self.path.read_text(encoding="utf-8").splitlines():
-            if line.strip():
-                out.append(json.loads(line))
-        return out
+        return read_jsonl(self.path)
 
     def append(self, record: dict[str, Any]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        rec = {"at": now_iso(), **record}
-        with open(self.path, "a", encoding="utf-8") as f:
-            f.write(json.dumps(rec, sort_keys=True, default=str) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
+        append_jsonl(self.path, {"at": now_iso(), **record})
 
     def processed(self) -> set[tuple[str, str]]:
         return {(r["batch"], r["sha256"]) for r in self.records() if r.get("status") in ("accepted", "rejected")}

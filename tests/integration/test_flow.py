@@ -80,3 +80,22 @@ def test_quiet_batch_is_monitored_without_training(prefect_server, small_pipelin
     arts = {a.path for a in client.list_artifacts(third["run_id"], "monitoring")}
     assert {"monitoring/drift.json", "monitoring/trigger.json"} <= arts
     assert p.batch_log.accepted()[-1] == third["batch"]
+
+
+def test_unreadable_batch_is_quarantined_and_does_not_block_the_next(prefect_server, small_pipeline):
+    from conftest import make_flights_like
+    from flows.continuous_training import continuous_training
+
+    cfg_path, state = small_pipeline
+    p = Pipeline.open(cfg_path, state)
+    p.landing_dir.mkdir(parents=True)
+    (p.landing_dir / "2013-01.parquet").write_bytes(b"this is not parquet")
+    data.land(data.split_batches(make_flights_like(2500, seed=3, start="2013-02-01"), p.cfg.data), p.landing_dir)
+
+    s = continuous_training(config=str(cfg_path), state_dir=str(state), return_state=True)
+    res = s.result()
+    assert s.name == "Rejected" and res["status"] == "quarantined" and "cannot read" in res["reasons"][0]
+    assert (p.quarantine_dir / "2013-01.parquet").read_bytes() == b"this is not parquet"   # nothing lost
+    assert json.loads((p.quarantine_dir / "2013-01.gx.json").read_text())["summary"]["success"] is False
+    nxt = continuous_training(config=str(cfg_path), state_dir=str(state))
+    assert nxt["batch"] == "2013-02" and nxt["gate"] == "passed"

@@ -105,5 +105,28 @@ def test_make_xy_rejects_strings_in_numeric_feature(flights_cfg):
 
     df = make_flights_like(50, seed=4)
     df["distance"] = "far"
-    with pytest.raises(ValueError):
+    with pytest.raises(DataError, match="'distance' is not numeric"):
         data.make_xy(df, flights_cfg)
+    with pytest.raises(DataError, match="'carrier' is missing"):
+        data.make_xy(make_flights_like(50, seed=4).drop(columns=["carrier"]), flights_cfg)
+
+
+def test_make_xy_rejects_labels_that_are_not_binary(flights_cfg):
+    from conftest import make_flights_like
+
+    cfg = flights_cfg.model_copy(update={"target": flights_cfg.target.model_copy(update={"positive_when": None})})
+    df = make_flights_like(50, seed=4)
+    df["arr_delay"] = 2.0
+    with pytest.raises(DataError, match="0/1 labels"):
+        data.make_xy(df, cfg)
+
+
+def test_batch_log_survives_a_torn_line(tmp_path, caplog):
+    log = BatchLog(tmp_path / "b.jsonl")
+    log.append({"batch": "2021-01", "sha256": "aa", "status": "accepted"})
+    with open(log.path, "a") as f:
+        f.write('{"batch": "2021-02", "sha')          # a crash mid-write
+    assert log.accepted() == ["2021-01"]
+    log.append({"batch": "2021-02", "sha256": "bb", "status": "accepted"})  # starts on a fresh line
+    assert log.accepted() == ["2021-01", "2021-02"]
+    assert "b.jsonl:2" in caplog.text
