@@ -283,49 +283,29 @@ def build_parser() -> argparse.ArgumentParser:
     s = csub.add_parser("schema", help="print the JSON schema of pipeline configs (for editor completion)")
     s.set_defaults(func=cmd_config_schema)
 
-    sp = sub.add_parser("land", help="cut the configured source into period batches in the landing folder")
-    common(sp)
-    sp.add_argument("--overwrite", action="store_true", help="rewrite batch files that already exist")
-    sp.set_defaults(func=cmd_land)
+    def command(name: str, help: str, func):
+        sp = sub.add_parser(name, help=help)
+        common(sp)
+        sp.set_defaults(func=func)
+        return sp
 
-    sp = sub.add_parser("run", help="run one cycle on the next unprocessed batch (exit 3 if it was quarantined)")
-    common(sp)
-    sp.add_argument("--trigger", default="manual", help="recorded on the run (default: %(default)s)")
-    sp.set_defaults(func=cmd_run)
-
-    sp = sub.add_parser("replay", help="run cycles on the next N batches in one process, then print a table")
-    common(sp)
-    sp.add_argument("--batches", "-n", type=int, default=None, help="how many batches (default: all remaining)")
-    sp.set_defaults(func=cmd_replay)
-
-    sp = sub.add_parser("demo", help="land the configured source, then replay it (README's first command)")
-    common(sp)
-    sp.add_argument("--batches", "-n", type=int, default=None, help="how many batches (default: all)")
-    sp.set_defaults(func=cmd_demo)
-
-    sp = sub.add_parser("status", help="show champion/challenger aliases and processed batches")
-    common(sp)
-    sp.set_defaults(func=cmd_status)
-
-    sp = sub.add_parser("history", help="print the ledger of champion moves (promotions, approvals, rollbacks)")
-    common(sp)
-    sp.set_defaults(func=cmd_history)
-
-    sp = sub.add_parser("rollback", help="point the champion back at the previous champion, and record it")
-    common(sp)
+    command("land", "cut the configured source into period batches in the landing folder", cmd_land).add_argument(
+        "--overwrite", action="store_true", help="rewrite batch files that already exist")
+    command("run", "run one cycle on the next unprocessed batch (exit 3 if it was quarantined)", cmd_run).add_argument(
+        "--trigger", default="manual", help="recorded on the run (default: %(default)s)")
+    command("replay", "run cycles on the next N batches in one process, then print a table", cmd_replay).add_argument(
+        "--batches", "-n", type=int, default=None, help="how many batches (default: all remaining)")
+    command("demo", "land the configured source, then replay it (README's first command)", cmd_demo).add_argument(
+        "--batches", "-n", type=int, default=None, help="how many batches (default: all)")
+    command("status", "show champion/challenger aliases and processed batches", cmd_status)
+    command("history", "print the ledger of champion moves (promotions, approvals, rollbacks)", cmd_history)
+    sp = command("rollback", "point the champion back at the previous champion, and record it", cmd_rollback)
     sp.add_argument("--to-version", help="roll back to this version instead of the 'previous' alias")
     sp.add_argument("--reason", default="manual rollback", help="recorded in the ledger")
-    sp.set_defaults(func=cmd_rollback)
-
-    sp = sub.add_parser("approve", help="promote the challenger awaiting approval (promotion.approval: manual)")
-    common(sp)
-    sp.add_argument("--reason", default="approved by hand", help="recorded in the ledger")
-    sp.set_defaults(func=cmd_approve)
-
-    sp = sub.add_parser("reject", help="reject the challenger awaiting approval; the champion stays")
-    common(sp)
-    sp.add_argument("--reason", default="rejected by hand")
-    sp.set_defaults(func=cmd_reject)
+    command("approve", "promote the challenger awaiting approval (promotion.approval: manual)",
+            cmd_approve).add_argument("--reason", default="approved by hand", help="recorded in the ledger")
+    command("reject", "reject the challenger awaiting approval; the champion stays", cmd_reject).add_argument(
+        "--reason", default="rejected by hand", help="recorded on the model version")
 
     from ctpipeline import webhook_cli
 
