@@ -140,13 +140,8 @@ class CycleResult:
         self.train_rows, self.train_batches = trained.train_rows, trained.train_batches
         self.challenger_metric, self.champion_metric = bt.challenger, bt.champion
         self.gain, self.ci_low, self.ci_high = bt.gain, bt.ci_low, bt.ci_high
-        self.served_metric = ev.baselines.get("served")
         self.never_retrain_metric = ev.baselines.get("never_retrain")
         self.always_promote_metric = ev.baselines.get("always_promote")
-
-    @property
-    def promoted(self) -> bool:
-        return self.status == "promoted"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -271,8 +266,6 @@ class Evaluation:
     """Challenger, champion and baselines scored on the new batch, plus the back-test built on it."""
 
     metric: str
-    challenger: float                    # on the whole labelled batch
-    champion: float | None
     champion_ref: Any | None
     rows: int
     backtest: Any                        # backtest.Backtest
@@ -342,7 +335,7 @@ def evaluate(p: Pipeline, model, eval_df: pd.DataFrame, champion_ref=None, previ
             log.warning("slice column %r is not in the batch; slice check skipped", sc.column)
             continue
         slices += slice_scores(df[sc.column], y.to_numpy(), chal_scores, champ_scores, metric, higher, sc)
-    baselines: dict[str, float | None] = {"served": champ}
+    baselines: dict[str, float | None] = {}
     first = p.registry.get_version("1")
     if first is not None:
         baselines["never_retrain"] = champ if (champion_ref and champion_ref.version == "1") else \
@@ -350,7 +343,7 @@ def evaluate(p: Pipeline, model, eval_df: pd.DataFrame, champion_ref=None, previ
     if previous_challenger is not None:
         baselines["always_promote"] = champ if (champion_ref and champion_ref.version == previous_challenger.version) \
             else _score_ref(p, previous_challenger, X, y)[1]
-    return Evaluation(metric, metric_value(metric, y, chal_scores), champ, champion_ref, len(X), bt, slices, err,
+    return Evaluation(metric, champion_ref, len(X), bt, slices, err,
                       _latency_ms_per_1k(model, X, task), _model_mb(model), baselines,
                       y.to_numpy(), chal_scores, champ_scores)
 
@@ -383,7 +376,6 @@ def _since_last_training(p: Pipeline) -> tuple[int, datetime | None]:
 
 def monitor(p: Pipeline, batch: data_mod.Batch, df: pd.DataFrame, champion_ref, trigger: str) -> Monitoring:
     from ctpipeline.drift import detect_drift
-    from ctpipeline.evaluation import metric_value, predict_for_metric
     from ctpipeline.triggers import Signals, should_retrain
 
     cfg = p.cfg
@@ -406,12 +398,9 @@ def monitor(p: Pipeline, batch: data_mod.Batch, df: pd.DataFrame, champion_ref, 
     champ_metric = champ_scores = err = None
     lab = labelled(p, df)
     if champion_ref is not None and len(lab):
-        X, y = data_mod.make_xy(lab, cfg)
-        try:
-            champ_scores = predict_for_metric(p.registry.load_model(champion_ref), X, cfg.target.task)
-            champ_metric = metric_value(cfg.evaluation.metric, y, champ_scores)
-        except Exception as exc:  # reported; the policy decides what a broken champion means
-            err = f"champion v{champion_ref.version} could not be loaded or scored: {type(exc).__name__}: {exc}"
+        champ_scores, champ_metric, err = _score_ref(p, champion_ref, *data_mod.make_xy(lab, cfg))
+        if err:  # reported; the policy decides what a broken champion means
+            err = "champion " + err
             log.error(err)
     ref_metric = tags.get(f"ctp.{cfg.evaluation.metric}")
     rows, last = _since_last_training(p)
@@ -499,7 +488,6 @@ def log_training(p: Pipeline, run_id: str, trained: Trained, ev: Evaluation) -> 
     m, bt = ev.metric, ev.backtest
     reg.log_metrics(run_id, {f"challenger_{m}": bt.challenger, f"champion_{m}": bt.champion,
                              f"gain_{m}": bt.gain, "gain_ci_low": bt.ci_low, "gain_ci_high": bt.ci_high,
-                             f"served_{m}": ev.baselines.get("served"),
                              f"baseline_never_retrain_{m}": ev.baselines.get("never_retrain"),
                              f"baseline_always_promote_{m}": ev.baselines.get("always_promote"),
                              "eval_rows": float(ev.rows), "train_rows": float(trained.train_rows),
