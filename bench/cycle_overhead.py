@@ -37,12 +37,13 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
 
-    from ctpipeline import data, quality
-    from ctpipeline.backtest import run_backtest, slice_scores
-    from ctpipeline.config import load_config
-    from ctpipeline.drift import detect_drift
-    from ctpipeline.evaluation import metric_value, predict_for_metric
-    from ctpipeline.models import build_model
+    from ctpipeline.core import data
+    from ctpipeline.adapters import gx as quality
+    from ctpipeline.core.backtest import run_backtest, slice_scores
+    from ctpipeline.config.schema import load_config
+    from ctpipeline.adapters.evidently import detect_drift
+    from ctpipeline.core.evaluation import metric_value, predict_for_metric
+    from ctpipeline.core.models import build_model
 
     cfg = load_config(args.config)
     batches = data.split_batches(data.load_source(cfg.source, cfg.data, cfg.config_dir), cfg.data)

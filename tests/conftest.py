@@ -208,7 +208,7 @@ def _restore_environ():
 
 @pytest.fixture(scope="session")
 def flights_cfg():
-    from ctpipeline.config import load_config
+    from ctpipeline.config.schema import load_config
 
     return load_config(FLIGHTS_YAML)
 

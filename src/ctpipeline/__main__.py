@@ -1,5 +1,5 @@
 """`python -m ctpipeline ...` is `ctp ...`."""
 
-from ctpipeline.cli import entrypoint
+from ctpipeline.cli.main import entrypoint
 
 entrypoint()

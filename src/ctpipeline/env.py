@@ -10,7 +10,7 @@ import logging
 import os
 import warnings
 
-from ctpipeline.state import StatePaths
+from ctpipeline.store.state import StatePaths
 
 TELEMETRY_OFF = {
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",

@@ -7,8 +7,8 @@ import json
 import pandas as pd
 import pytest
 
-from ctpipeline.cli import EXIT_REJECTED, main
-from ctpipeline.pipeline import Pipeline
+from ctpipeline.cli.main import EXIT_REJECTED, main
+from ctpipeline.steps.pipeline import Pipeline
 
 pytestmark = pytest.mark.e2e
 
@@ -63,7 +63,7 @@ def test_replay_real_months_then_quarantine_bad_months(prefect_server, flights_p
     finally:
         mlflow.set_tracking_uri(previous_uri)
     april = pd.read_parquet(p.landing_dir / "2013-04.parquet")
-    from ctpipeline.data import make_xy
+    from ctpipeline.core.data import make_xy
 
     X, _ = make_xy(april, p.cfg)
     assert model.predict_proba(X).shape == (len(X), 2)

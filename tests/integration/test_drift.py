@@ -1,4 +1,4 @@
-"""The Evidently drift adapter (ctpipeline.drift) run for real on generated flights-like data."""
+"""The Evidently drift adapter (ctpipeline.adapters.evidently) run for real on generated flights-like data."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from pydantic import ValidationError
 
 from conftest import make_flights_like
-from ctpipeline.drift import (
+from ctpipeline.adapters.evidently import (
     CATEGORICAL_METHODS,
     DISTANCE_METHODS,
     NUMERIC_METHODS,
@@ -216,7 +216,7 @@ def test_method_lists_match_installed_evidently():
 
 
 def test_import_is_light():
-    code = ("import sys, ctpipeline.drift; "
+    code = ("import sys, ctpipeline.adapters.evidently; "
             "print(sorted(m for m in ('evidently', 'prefect', 'mlflow') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

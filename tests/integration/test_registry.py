@@ -18,7 +18,7 @@ pytestmark = pytest.mark.integration
 mlflow = pytest.importorskip("mlflow")
 
 from ctpipeline.errors import RegistryError  # noqa: E402
-from ctpipeline.registry import (  # noqa: E402
+from ctpipeline.adapters.mlflow.registry import (  # noqa: E402
     ModelRef,
     ModelRegistry,
     file_artifact_location,

@@ -31,9 +31,9 @@ import httpx
 import pytest
 import yaml
 
-from ctpipeline import data
-from ctpipeline.pipeline import Pipeline
-from ctpipeline.webhook import Alert, LaunchError, PrefectLauncher, WebhookSettings, create_app, signed_headers
+from ctpipeline.core import data
+from ctpipeline.steps.pipeline import Pipeline
+from ctpipeline.webhook.app import Alert, LaunchError, PrefectLauncher, WebhookSettings, create_app, signed_headers
 
 pytestmark = pytest.mark.integration
 
@@ -243,7 +243,7 @@ def test_launcher_reports_unreachable_prefect_and_missing_deployment(prefect_ser
 def test_training_slot_is_strict_and_holds_one_run_per_model(prefect_server):
     from prefect.concurrency._asyncio import ConcurrencySlotAcquisitionError
 
-    from ctpipeline.orchestration import ensure_concurrency_limit, slot_name, training_slot
+    from ctpipeline.adapters.prefect.orchestration import ensure_concurrency_limit, slot_name, training_slot
 
     # strict: a missing limit is an error, not a silent no-op
     with pytest.raises(ConcurrencySlotAcquisitionError, match="must be created"):

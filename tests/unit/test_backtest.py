@@ -3,8 +3,8 @@
 import numpy as np
 import pandas as pd
 
-from ctpipeline.backtest import assign_windows, block_ids, paired_bootstrap, run_backtest, slice_scores
-from ctpipeline.config import BacktestConfig, SliceConfig
+from ctpipeline.core.backtest import assign_windows, block_ids, paired_bootstrap, run_backtest, slice_scores
+from ctpipeline.config.schema import BacktestConfig, SliceConfig
 
 
 def times(n=3000, days=30, seed=0):

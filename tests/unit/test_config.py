@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ctpipeline.cli import main
-from ctpipeline.config import json_schema, load_config, parse_config
+from ctpipeline.cli.main import main
+from ctpipeline.config.schema import json_schema, load_config, parse_config
 from ctpipeline.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -106,7 +106,7 @@ def test_top_level_must_be_mapping():
 
 
 def test_unknown_model_param_is_named(tmp_path):
-    from ctpipeline.models import check_model_params
+    from ctpipeline.core.models import check_model_params
 
     d = base()
     d["model"] = {"type": "hist_gradient_boosting", "params": {"max_iters": 10}}

@@ -4,10 +4,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ctpipeline import data
-from ctpipeline.config import DataConfig, SourceConfig
+from ctpipeline.core import data
+from ctpipeline.config.schema import DataConfig, SourceConfig
 from ctpipeline.errors import DataError
-from ctpipeline.state import BatchLog
+from ctpipeline.store.state import BatchLog
 
 
 def frame(n=300, start="2021-01-01", days=90, seed=0):

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from conftest import make_flights_like
-from ctpipeline.data import make_xy
-from ctpipeline.evaluation import metric_value, predict_for_metric
-from ctpipeline.models import build_model
+from ctpipeline.core.data import make_xy
+from ctpipeline.core.evaluation import metric_value, predict_for_metric
+from ctpipeline.core.models import build_model
 
 
 def with_model(cfg, type_, task="classification", **params):

@@ -2,9 +2,9 @@
 
 import math
 
-from ctpipeline.backtest import SliceScore
-from ctpipeline.config import PromotionConfig, SliceConfig
-from ctpipeline.policy import Evidence, decide
+from ctpipeline.core.backtest import SliceScore
+from ctpipeline.config.schema import PromotionConfig, SliceConfig
+from ctpipeline.core.policy import Evidence, decide
 
 AUC = ("roc_auc", True)
 

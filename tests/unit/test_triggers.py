@@ -10,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from pydantic import ValidationError
 
-from ctpipeline.triggers import Signals, TriggerConfig, should_retrain, validate_cron
+from ctpipeline.core.triggers import Signals, TriggerConfig, should_retrain, validate_cron
 
 NOW = datetime(2013, 10, 1, 6, 0, tzinfo=timezone.utc)
 
@@ -238,7 +238,7 @@ def test_config_rejects_out_of_range_values(kw):
 
 
 def test_module_imports_no_orchestration_or_ml_library():
-    code = ("import sys, ctpipeline.triggers as t; t.TriggerConfig(schedule='0 3 * * *'); "
+    code = ("import sys, ctpipeline.core.triggers as t; t.TriggerConfig(schedule='0 3 * * *'); "
             "print(sorted(m for m in ('prefect', 'mlflow', 'evidently') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

@@ -19,7 +19,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from ctpipeline.errors import ConfigError, CtpError
-from ctpipeline.webhook import (
+from ctpipeline.webhook.app import (
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
     Alert,
@@ -635,7 +635,7 @@ def _free_port() -> int:
 def test_cli_webhook_send_against_a_live_receiver(tmp_path, monkeypatch, capsys, clock):
     import uvicorn
 
-    from ctpipeline.cli import build_parser, main
+    from ctpipeline.cli.main import build_parser, main
 
     monkeypatch.setenv("CTP_WEBHOOK_SECRET", SECRET.decode())
     launcher = FakeLauncher()
@@ -677,7 +677,7 @@ def test_cli_webhook_send_against_a_live_receiver(tmp_path, monkeypatch, capsys,
 def test_add_commands_plugs_into_an_existing_parser():
     import argparse
 
-    from ctpipeline.webhook_cli import add_commands
+    from ctpipeline.cli.webhook import add_commands
 
     ap = argparse.ArgumentParser(prog="ctp")
     sub = ap.add_subparsers(dest="command", required=True)
@@ -688,7 +688,7 @@ def test_add_commands_plugs_into_an_existing_parser():
 
 
 def test_cli_webhook_serve_fails_early_without_secret_or_prefect(tmp_path, monkeypatch, capsys):
-    from ctpipeline.cli import main
+    from ctpipeline.cli.main import main
 
     cfg = tmp_path / "wh.yaml"
     cfg.write_text(f"models: {{m: flow/dep}}\nstate_path: {tmp_path / 'wh.db'}\n")
@@ -705,7 +705,7 @@ def test_cli_webhook_serve_fails_early_without_secret_or_prefect(tmp_path, monke
 def test_deploy_specs(tmp_path):
     from pathlib import Path
 
-    from ctpipeline.orchestration import deploy_specs
+    from ctpipeline.adapters.prefect.orchestration import deploy_specs
 
     flights = Path(__file__).resolve().parents[2] / "configs" / "flights.yaml"
     (spec,) = deploy_specs([str(flights)], tmp_path / "state", cron="0 6 * * *")

@@ -116,8 +116,8 @@ def deploy_specs(config_paths: Sequence[str | Path], state_dir: str | Path | Non
     ``cron``: one cron string for every config, or one entry (string or None) per config; where it is None the
     pipeline YAML's ``triggers.schedule`` is used (``ctp serve --cron`` overrides the YAML).
     """
-    from ctpipeline.config import load_config
-    from ctpipeline.state import resolve_state_dir
+    from ctpipeline.config.schema import load_config
+    from ctpipeline.store.state import resolve_state_dir
 
     if not config_paths:
         raise CtpError("no pipeline config given (use --config FILE, repeatable)")
@@ -141,7 +141,7 @@ def deploy_specs(config_paths: Sequence[str | Path], state_dir: str | Path | Non
 
 def to_deployments(specs: Sequence[DeploymentSpec]) -> list[Any]:
     """RunnerDeployments of ``flows.continuous_training.continuous_training`` for `specs`."""
-    from flows.continuous_training import continuous_training
+    from ctpipeline.flow import continuous_training
 
     return [
         continuous_training.to_deployment(

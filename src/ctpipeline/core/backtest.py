@@ -17,8 +17,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
-from ctpipeline.config import BacktestConfig, SliceConfig
-from ctpipeline.evaluation import metric_value
+from ctpipeline.config.schema import BacktestConfig, SliceConfig
+from ctpipeline.core.evaluation import metric_value
 
 BLOCK_FREQ = {"hour": "h", "day": "D", "week": "W"}
 

@@ -20,14 +20,14 @@ EXIT_REJECTED = 3
 
 
 def _paths(args):
-    from ctpipeline.state import StatePaths, resolve_state_dir
+    from ctpipeline.store.state import StatePaths, resolve_state_dir
 
     return StatePaths(resolve_state_dir(getattr(args, "state_dir", None)))
 
 
 def _pipeline(args):
     """Process set-up, then the pipeline of `--config` on the state folder of `--state-dir`."""
-    from ctpipeline.pipeline import Pipeline
+    from ctpipeline.steps.pipeline import Pipeline
 
     return Pipeline.open(args.config, _setup(args).root)
 
@@ -49,9 +49,9 @@ def _setup(args, flows: bool = False):
 
 
 def cmd_config_validate(args) -> int:
-    from ctpipeline.config import load_config
-    from ctpipeline.models import check_model_params
-    from ctpipeline.quality import load_suite
+    from ctpipeline.config.schema import load_config
+    from ctpipeline.core.models import check_model_params
+    from ctpipeline.adapters.gx import load_suite
 
     from ctpipeline.errors import ConfigError
 
@@ -72,7 +72,7 @@ def cmd_config_validate(args) -> int:
 
 
 def cmd_config_schema(args) -> int:
-    from ctpipeline.config import json_schema
+    from ctpipeline.config.schema import json_schema
 
     print(json.dumps(json_schema(), indent=2))
     return 0
@@ -82,7 +82,7 @@ def cmd_config_schema(args) -> int:
 
 
 def cmd_land(args) -> int:
-    from ctpipeline import data
+    from ctpipeline.core import data
 
     p = _pipeline(args)
     if p.cfg.source is None:
@@ -101,7 +101,7 @@ def cmd_land(args) -> int:
 
 def _cycles(args, paths, n: int | None, trigger: str) -> list[dict]:
     """Run up to n cycles (None: until no batch is left) in this process: one Prefect server start."""
-    from flows.continuous_training import continuous_training
+    from ctpipeline.flow import continuous_training
 
     results = []
     i = 0
@@ -128,8 +128,8 @@ def _cycles(args, paths, n: int | None, trigger: str) -> list[dict]:
 
 def _check_config(args) -> None:
     """Fail fast, before a Prefect server starts, when the config is broken."""
-    from ctpipeline.config import load_config
-    from ctpipeline.models import check_model_params
+    from ctpipeline.config.schema import load_config
+    from ctpipeline.core.models import check_model_params
 
     check_model_params(load_config(args.config), args.config)
 
@@ -144,7 +144,7 @@ def cmd_run(args) -> int:
 
 
 def cmd_replay(args) -> int:
-    from ctpipeline.report import REPLAY_COLUMNS, SERVED_COLUMNS, replay_rows, served_comparison, table
+    from ctpipeline.core.report import REPLAY_COLUMNS, SERVED_COLUMNS, replay_rows, served_comparison, table
 
     _check_config(args)
     paths = _setup(args, flows=True)
@@ -174,7 +174,7 @@ def cmd_demo(args) -> int:
 
 
 def cmd_status(args) -> int:
-    from ctpipeline.report import table
+    from ctpipeline.core.report import table
 
     p = _pipeline(args)
     for alias in ("champion", "challenger"):
@@ -192,8 +192,8 @@ def cmd_status(args) -> int:
 
 
 def cmd_history(args) -> int:
-    from ctpipeline.ledger import Ledger
-    from ctpipeline.report import table
+    from ctpipeline.store.ledger import Ledger
+    from ctpipeline.core.report import table
 
     p = _pipeline(args)
     rows = Ledger(p.ledger_path).rows()
@@ -208,7 +208,7 @@ def cmd_history(args) -> int:
 
 
 def cmd_rollback(args) -> int:
-    from ctpipeline import pipeline
+    from ctpipeline.steps import pipeline
 
     p = _pipeline(args)
     old, new = pipeline.rollback(p, args.to_version, args.reason)
@@ -218,7 +218,7 @@ def cmd_rollback(args) -> int:
 
 
 def cmd_approve(args) -> int:
-    from ctpipeline import pipeline
+    from ctpipeline.steps import pipeline
 
     p = _pipeline(args)
     v = pipeline.approve(p, args.reason)
@@ -227,7 +227,7 @@ def cmd_approve(args) -> int:
 
 
 def cmd_reject(args) -> int:
-    from ctpipeline import pipeline
+    from ctpipeline.steps import pipeline
 
     p = _pipeline(args)
     v = pipeline.reject(p, args.reason)
@@ -307,7 +307,7 @@ def build_parser() -> argparse.ArgumentParser:
     command("reject", "reject the challenger awaiting approval; the champion stays", cmd_reject).add_argument(
         "--reason", default="rejected by hand", help="recorded on the model version")
 
-    from ctpipeline import webhook_cli
+    from ctpipeline.cli import webhook as webhook_cli
 
     webhook_cli.add_commands(sub)
 

@@ -18,11 +18,11 @@ from typing import Any
 
 import pandas as pd
 
-from ctpipeline import data as data_mod
-from ctpipeline.config import PipelineConfig, load_config
+from ctpipeline.core import data as data_mod
+from ctpipeline.config.schema import PipelineConfig, load_config
 from ctpipeline.errors import DataError
-from ctpipeline.policy import Decision, decide
-from ctpipeline.state import BatchLog, StatePaths, now_iso, resolve_state_dir
+from ctpipeline.core.policy import Decision, decide
+from ctpipeline.store.state import BatchLog, StatePaths, now_iso, resolve_state_dir
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ class Pipeline:
 
     @classmethod
     def open(cls, config_path: str | Path, state_dir: str | Path | None = None) -> Pipeline:
-        from ctpipeline.models import check_model_params
+        from ctpipeline.core.models import check_model_params
 
         cfg = load_config(config_path)
         check_model_params(cfg, str(config_path))
@@ -73,7 +73,7 @@ class Pipeline:
     @property
     def tracking_uri(self) -> str:
         """`mlflow.tracking_uri` from the YAML, else $MLFLOW_TRACKING_URI, else SQLite in the state folder."""
-        from ctpipeline.registry import sqlite_tracking_uri
+        from ctpipeline.adapters.mlflow.registry import sqlite_tracking_uri
 
         if self.embedded:
             return sqlite_tracking_uri(self.paths.mlflow_db)
@@ -81,7 +81,7 @@ class Pipeline:
 
     @cached_property
     def registry(self):
-        from ctpipeline.registry import ModelRegistry, file_artifact_location
+        from ctpipeline.adapters.mlflow.registry import ModelRegistry, file_artifact_location
 
         artifact_location = None
         if self.embedded:
@@ -161,7 +161,7 @@ def next_batch(p: Pipeline) -> data_mod.Batch | None:
 
 def check_quality(p: Pipeline, batch: data_mod.Batch):
     """Read the batch and run the GX suite on it. Returns (frame, QualityResult)."""
-    from ctpipeline import quality
+    from ctpipeline.adapters import gx as quality
 
     df = data_mod.read_batch(batch)
     t0 = time.perf_counter()
@@ -233,8 +233,8 @@ def train_challenger(p: Pipeline, batch: data_mod.Batch, batch_df: pd.DataFrame)
     """Fit the configured model on the training window, which ends `backtest.gap` before the first
     back-test window of the new batch. Returns the reason instead when there is nothing to train or
     nothing to judge the challenger on."""
-    from ctpipeline.backtest import assign_windows
-    from ctpipeline.models import build_model
+    from ctpipeline.core.backtest import assign_windows
+    from ctpipeline.core.models import build_model
 
     frame, names = load_window(p, batch)
     if len(frame) == 0:
@@ -280,7 +280,7 @@ class Evaluation:
 
 
 def _latency_ms_per_1k(model, X: pd.DataFrame, task: str) -> float:
-    from ctpipeline.evaluation import predict_for_metric
+    from ctpipeline.core.evaluation import predict_for_metric
 
     sample = X.sample(n=1000, replace=len(X) < 1000, random_state=0)
     best = math.inf
@@ -298,7 +298,7 @@ def _model_mb(model) -> float:
 
 
 def _score_ref(p: Pipeline, ref, X, y) -> tuple[Any, float | None, str | None]:
-    from ctpipeline.evaluation import metric_value, predict_for_metric
+    from ctpipeline.core.evaluation import metric_value, predict_for_metric
 
     try:
         scores = predict_for_metric(p.registry.load_model(ref), X, p.cfg.target.task)
@@ -311,8 +311,8 @@ def evaluate(p: Pipeline, model, eval_df: pd.DataFrame, champion_ref=None, previ
              champion_scores=None) -> Evaluation:
     """Score the challenger and the champion (from the registry) on the same back-test windows of the
     new batch; also score the two reference strategies (first model forever, newest model always)."""
-    from ctpipeline.backtest import run_backtest, slice_scores
-    from ctpipeline.evaluation import metric_value, predict_for_metric
+    from ctpipeline.core.backtest import run_backtest, slice_scores
+    from ctpipeline.core.evaluation import metric_value, predict_for_metric
 
     cfg = p.cfg
     df = labelled(p, eval_df)
@@ -375,8 +375,8 @@ def _since_last_training(p: Pipeline) -> tuple[int, datetime | None]:
 
 
 def monitor(p: Pipeline, batch: data_mod.Batch, df: pd.DataFrame, champion_ref, trigger: str) -> Monitoring:
-    from ctpipeline.drift import detect_drift
-    from ctpipeline.triggers import Signals, should_retrain
+    from ctpipeline.adapters.evidently import detect_drift
+    from ctpipeline.core.triggers import Signals, should_retrain
 
     cfg = p.cfg
     tags = p.registry.get_version_tags(champion_ref) if champion_ref else {}
@@ -441,7 +441,7 @@ def log_monitoring(p: Pipeline, run_id: str, mon: Monitoring, batch_ordinal: int
 
 
 def make_decision(p: Pipeline, ev: Evaluation) -> Decision:
-    from ctpipeline.policy import Evidence
+    from ctpipeline.core.policy import Evidence
 
     bt = ev.backtest
     evidence = Evidence(
@@ -476,7 +476,7 @@ def log_inputs(p: Pipeline, run_id: str, batch: data_mod.Batch, df: pd.DataFrame
 
 def log_training(p: Pipeline, run_id: str, trained: Trained, ev: Evaluation) -> None:
     """Params, metrics (back-test windows as steps, for the MLflow compare view) and plots."""
-    from ctpipeline.models import DEFAULTS
+    from ctpipeline.core.models import DEFAULTS
 
     reg = p.registry
     reg.log_params(run_id, {"model_type": p.cfg.model.type, "model_device": p.cfg.model.device,
@@ -518,8 +518,8 @@ def _log_plots(p: Pipeline, run_id: str, ev: Evaluation) -> None:
 def register_challenger(p: Pipeline, run_id: str, trained: Trained, ev: Evaluation, decision: Decision,
                         batch: data_mod.Batch):
     """Log the model, register it as a new version and point the `challenger` alias at it."""
-    from ctpipeline.models import requirements_for
-    from ctpipeline.registry import installed_requirements
+    from ctpipeline.core.models import requirements_for
+    from ctpipeline.adapters.mlflow.registry import installed_requirements
 
     reg = p.registry
     bt = ev.backtest
@@ -545,8 +545,8 @@ def promote(p: Pipeline, ref, expected_champion: str | None, *, reason: str, tri
             run_id: str | None, action: str = "promote") -> bool:
     """Move `champion` to `ref` only if it still points where it did at evaluation time (compare-and-swap);
     keep the champion it replaces under alias `previous`; write a ledger row."""
-    from ctpipeline.ledger import Ledger
-    from ctpipeline.registry import ModelRef
+    from ctpipeline.store.ledger import Ledger
+    from ctpipeline.adapters.mlflow.registry import ModelRef
 
     reg = p.registry
     ok = reg.compare_and_swap_alias("champion", ref, expected_champion)
@@ -592,7 +592,7 @@ def decision_record(p: Pipeline, batch: data_mod.Batch, trained: Trained, ev: Ev
 
 def log_decision(p: Pipeline, run_id: str, ref, record: dict[str, Any]) -> None:
     """The decision record on the run (JSON + markdown) and its gist on the model version."""
-    from ctpipeline.report import decision_markdown
+    from ctpipeline.core.report import decision_markdown
 
     reg = p.registry
     reg.log_dict(run_id, record, "decision/decision.json")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ctpipeline.config import ModelConfig, PipelineConfig
+from ctpipeline.config.schema import ModelConfig, PipelineConfig
 from ctpipeline.errors import ConfigError
 
 # Defaults chosen for tabular data of 10^4..10^6 rows; YAML params override them.

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ctpipeline.state import append_jsonl, now_iso, read_jsonl
+from ctpipeline.store.state import append_jsonl, now_iso, read_jsonl
 
 
 def _actor() -> str:

@@ -6,15 +6,14 @@ Relative paths in a config file are resolved against the directory that holds th
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import json
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from ctpipeline.config.loader import read_yaml, validation_problems
 from ctpipeline.errors import ConfigError
 
 Metric = Literal["roc_auc", "average_precision", "log_loss", "accuracy", "f1", "rmse", "mae", "r2"]
@@ -232,13 +231,13 @@ class QualityConfig(_Model):
 
 
 def _drift_config():
-    from ctpipeline.drift import DriftConfig
+    from ctpipeline.adapters.evidently import DriftConfig
 
     return DriftConfig
 
 
 def _trigger_config():
-    from ctpipeline.triggers import TriggerConfig
+    from ctpipeline.core.triggers import TriggerConfig
 
     return TriggerConfig
 
@@ -320,65 +319,19 @@ class PipelineConfig(_Model):
         return hashlib.sha256(canon.encode()).hexdigest()[:12]
 
 
-def _loc(loc: tuple[Any, ...]) -> str:
-    return ".".join(str(p) for p in loc) or "(top level)"
-
-
-def _known_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
-    """Field names valid at `loc`'s parent, to suggest a fix for a misspelled key."""
-    current: Any = model
-    for part in loc[:-1]:
-        fields = getattr(current, "model_fields", None)
-        if not fields or part not in fields:
-            return []
-        ann = fields[part].annotation
-        current = next((a for a in getattr(ann, "__args__", (ann,)) if isinstance(a, type) and issubclass(a, BaseModel)), None)
-        if current is None:
-            return []
-    return [k for k in getattr(current, "model_fields", {}) if k != "config_dir"]
-
-
-def format_validation_error(err: ValidationError) -> list[tuple[str, str]]:
-    problems: list[tuple[str, str]] = []
-    for e in err.errors():
-        loc = tuple(p for p in e["loc"] if not (isinstance(p, str) and p.startswith("function-after")))
-        if e["type"] == "extra_forbidden":
-            known = _known_keys(PipelineConfig, loc)
-            close = difflib.get_close_matches(str(loc[-1]), known, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else (f"; allowed: {', '.join(known)}" if known else "")
-            problems.append((_loc(loc), f"unknown key{hint}"))
-        else:
-            msg = e["msg"].removeprefix("Value error, ")
-            problems.append((_loc(loc), msg))
-    return problems
-
-
 def parse_config(data: Any, file: str | Path = "<config>", config_dir: Path | None = None) -> PipelineConfig:
     if not isinstance(data, dict):
         raise ConfigError(str(file), "the file must hold a YAML mapping (key: value pairs) at the top level")
     try:
         return PipelineConfig.model_validate({**data, "config_dir": config_dir})
     except ValidationError as err:
-        raise ConfigError(str(file), format_validation_error(err)) from None
+        raise ConfigError(str(file), validation_problems(err, PipelineConfig)) from None
 
 
 def load_config(path: str | Path, check_files: bool = True) -> PipelineConfig:
     """Read and validate a pipeline config; raise ConfigError naming the file, key and reason."""
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(str(p), "file not found") from None
-    except OSError as exc:
-        raise ConfigError(str(p), f"cannot read: {exc.strerror}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        reason = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(str(p), f"not valid YAML: {where}{reason}") from None
-    cfg = parse_config(data, p, p.resolve().parent)
+    cfg = parse_config(read_yaml(p), p, p.resolve().parent)
     if check_files and not cfg.suite_path.is_file():
         raise ConfigError(str(p), [("quality.suite", f"file not found: {cfg.suite_path}")])
     return cfg

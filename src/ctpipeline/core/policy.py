@@ -11,7 +11,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from ctpipeline.config import PromotionConfig
+from ctpipeline.config.schema import PromotionConfig
 
 VERDICTS = ("promote", "reject", "register_only", "awaiting-approval")
 

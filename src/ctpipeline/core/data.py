@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ctpipeline.config import DataConfig, PipelineConfig, SourceConfig
+from ctpipeline.config.schema import DataConfig, PipelineConfig, SourceConfig
 from ctpipeline.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -157,7 +157,7 @@ _COMPARE = {
 
 def make_xy(df: pd.DataFrame, cfg: PipelineConfig) -> tuple[pd.DataFrame, pd.Series]:
     """Model inputs and labels from a batch-shaped frame. Rows without a label are dropped."""
-    from ctpipeline.models import feature_names
+    from ctpipeline.core.models import feature_names
 
     tcol = cfg.target.column
     if tcol not in df.columns:

@@ -23,13 +23,13 @@ DEFAULT_URL = "http://127.0.0.1:8787/alerts"
 
 def _environment(args, prefect: bool = False) -> None:
     """The same process set-up as every `ctp` command (environment defaults, then logging)."""
-    from ctpipeline.cli import _setup
+    from ctpipeline.cli.main import _setup
 
     _setup(args, flows=prefect)
 
 
 def cmd_webhook_serve(args) -> int:
-    from ctpipeline.webhook import PrefectLauncher, create_app, load_webhook_settings
+    from ctpipeline.webhook.app import PrefectLauncher, create_app, load_webhook_settings
 
     _environment(args)
     settings = load_webhook_settings(args.config)
@@ -47,7 +47,7 @@ def cmd_webhook_serve(args) -> int:
 def cmd_webhook_send(args) -> int:
     import httpx
 
-    from ctpipeline.webhook import signed_headers
+    from ctpipeline.webhook.app import signed_headers
 
     secret = os.environ.get(args.secret_env, "")
     if not secret:
@@ -70,7 +70,7 @@ def cmd_webhook_send(args) -> int:
 
 
 def cmd_serve(args) -> int:
-    from ctpipeline.orchestration import serve_deployments
+    from ctpipeline.adapters.prefect.orchestration import serve_deployments
 
     _environment(args, prefect=True)
     try:
