@@ -14,35 +14,12 @@ import sys
 import time
 from pathlib import Path
 
+from ctpipeline.cli.common import open_pipeline as _pipeline
+from ctpipeline.cli.common import setup_process as _setup
+from ctpipeline.cli.common import state_paths as _paths
 from ctpipeline.errors import CtpError
 
 EXIT_REJECTED = 3
-
-
-def _paths(args):
-    from ctpipeline.store.state import StatePaths, resolve_state_dir
-
-    return StatePaths(resolve_state_dir(getattr(args, "state_dir", None)))
-
-
-def _pipeline(args):
-    """Process set-up, then the pipeline of `--config` on the state folder of `--state-dir`."""
-    from ctpipeline.steps.pipeline import Pipeline
-
-    return Pipeline.open(args.config, _setup(args).root)
-
-
-def _setup(args, flows: bool = False):
-    """Environment first (Prefect reads it on import), then logging: commands that run flows
-    leave the console to Prefect, which also ships our log lines to the Prefect UI."""
-    from ctpipeline.env import configure_environment, configure_logging
-
-    paths = _paths(args)
-    configure_environment(paths)
-    if flows:
-        import prefect.main  # noqa: F401  (importing Prefect sets up its logging, once per process)
-    configure_logging(getattr(args, "verbose", False))
-    return paths
 
 
 # --------------------------------------------------------------------------- config

@@ -23,9 +23,9 @@ DEFAULT_URL = "http://127.0.0.1:8787/alerts"
 
 def _environment(args, prefect: bool = False) -> None:
     """The same process set-up as every `ctp` command (environment defaults, then logging)."""
-    from ctpipeline.cli.main import _setup
+    from ctpipeline.cli.common import setup_process
 
-    _setup(args, flows=prefect)
+    setup_process(args, flows=prefect)
 
 
 def cmd_webhook_serve(args) -> int:
