@@ -84,3 +84,10 @@ def slices_plot(slices, metric: str):
     fig.set_size_inches(6, max(3, 0.25 * len(rows) + 1.5))
     fig.tight_layout()
     return fig
+
+
+def close(fig) -> None:
+    """Free a figure once it is logged."""
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)

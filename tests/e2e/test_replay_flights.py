@@ -7,8 +7,9 @@ import json
 import pandas as pd
 import pytest
 
-from ctpipeline.cli.main import EXIT_REJECTED, main
-from ctpipeline.steps.pipeline import Pipeline
+from ctpipeline.cli.cycles import EXIT_REJECTED
+from ctpipeline.cli.main import main
+from ctpipeline.steps.context import Pipeline
 
 pytestmark = pytest.mark.e2e
 

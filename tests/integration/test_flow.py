@@ -5,7 +5,8 @@ import json
 import pytest
 
 from ctpipeline.core import data
-from ctpipeline.steps.pipeline import Pipeline
+from ctpipeline.store import landing
+from ctpipeline.steps.context import Pipeline
 
 pytestmark = pytest.mark.integration
 
@@ -17,7 +18,7 @@ def test_cycles_train_register_promote_and_quarantine(prefect_server, small_pipe
     cfg_path, state = small_pipeline
     p = Pipeline.open(cfg_path, state)
     batches = data.split_batches(make_flights_like(6000, seed=11, months=3), p.cfg.data)
-    data.land(batches, p.landing_dir)
+    landing.land(batches, p.landing_dir)
 
     run = lambda: continuous_training(config=str(cfg_path), state_dir=str(state), trigger="test",  # noqa: E731
                                       return_state=True)
@@ -33,7 +34,7 @@ def test_cycles_train_register_promote_and_quarantine(prefect_server, small_pipe
 
     # a broken batch: the gate fails, the flow ends "Rejected", the file is quarantined, champion unchanged
     bad = make_flights_like(1500, seed=12, start="2013-04-01").drop(columns=["carrier"])
-    data.write_parquet_atomic(bad, p.landing_dir / "2013-04.parquet")
+    landing.write_parquet_atomic(bad, p.landing_dir / "2013-04.parquet")
     third = run().result()  # 2013-03: a normal month first
     assert third["status"] in ("promoted", "kept-champion")
     state_ = run()
@@ -64,7 +65,7 @@ def test_quiet_batch_is_monitored_without_training(prefect_server, small_pipelin
     d["triggers"] = {"every_batch": False, "drift_share": None, "performance_drop": None, "min_new_rows": None}
     cfg_path.write_text(yaml.safe_dump(d))
     p = Pipeline.open(cfg_path, state)
-    data.land(data.split_batches(make_flights_like(7500, seed=13, months=3), p.cfg.data), p.landing_dir)
+    landing.land(data.split_batches(make_flights_like(7500, seed=13, months=3), p.cfg.data), p.landing_dir)
 
     def run():
         return continuous_training(config=str(cfg_path), state_dir=str(state), trigger="replay")
@@ -90,7 +91,7 @@ def test_unreadable_batch_is_quarantined_and_does_not_block_the_next(prefect_ser
     p = Pipeline.open(cfg_path, state)
     p.landing_dir.mkdir(parents=True)
     (p.landing_dir / "2013-01.parquet").write_bytes(b"this is not parquet")
-    data.land(data.split_batches(make_flights_like(2500, seed=3, start="2013-02-01"), p.cfg.data), p.landing_dir)
+    landing.land(data.split_batches(make_flights_like(2500, seed=3, start="2013-02-01"), p.cfg.data), p.landing_dir)
 
     s = continuous_training(config=str(cfg_path), state_dir=str(state), return_state=True)
     res = s.result()

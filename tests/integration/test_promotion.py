@@ -9,10 +9,11 @@ import pytest
 import yaml
 
 from ctpipeline.core import data
-from ctpipeline.steps import pipeline as steps
+from ctpipeline.store import landing
+from ctpipeline.steps import evaluate as evaluate_step
+from ctpipeline.steps import promote as promote_step
 from ctpipeline.cli.main import main
-from ctpipeline.store.ledger import Ledger
-from ctpipeline.steps.pipeline import Pipeline
+from ctpipeline.steps.context import Pipeline
 from ctpipeline.core.policy import Decision
 
 pytestmark = pytest.mark.integration
@@ -22,7 +23,7 @@ def landed(cfg_path, state, months=3, seed=21):
     from conftest import make_flights_like
 
     p = Pipeline.open(cfg_path, state)
-    data.land(data.split_batches(make_flights_like(2500 * months, seed=seed, months=months), p.cfg.data),
+    landing.land(data.split_batches(make_flights_like(2500 * months, seed=seed, months=months), p.cfg.data),
               p.landing_dir)
     return p
 
@@ -54,29 +55,29 @@ def test_champion_moved_during_evaluation_blocks_the_stale_promotion(prefect_ser
     _, second = cycle(cfg, state)                  # cold start: v1 champion
     assert second["status"] == "promoted" and p.registry.champion().version == "1"
 
-    real = steps.make_decision
+    real = evaluate_step.make_decision
     moved = {}
 
-    def someone_else_moves_the_champion(pp, ev):
+    def someone_else_moves_the_champion(cfg_, ev):
         # another actor registers a version and points the champion at it while we evaluate
         import pandas as pd
         from sklearn.dummy import DummyClassifier
 
         other = DummyClassifier(strategy="prior").fit(pd.DataFrame({"x": [0, 1]}), [0, 1])
-        run = pp.registry.start_run("someone-else")
-        ref = pp.registry.log_and_register_model(run, other, pd.DataFrame({"x": [0, 1]}), ["scikit-learn"])
-        pp.registry.end_run(run)
-        pp.registry.set_alias("champion", ref)
+        run = p.tracking.start_run("someone-else")
+        ref = p.models.log_and_register_model(run, other, pd.DataFrame({"x": [0, 1]}), ["scikit-learn"])
+        p.tracking.end_run(run)
+        p.registry.set_alias("champion", ref)
         moved["version"] = ref.version
-        real(pp, ev)
+        real(cfg_, ev)
         return Decision(True, "promote", ("forced by the test",), ())
 
-    monkeypatch.setattr(steps, "make_decision", someone_else_moves_the_champion)
+    monkeypatch.setattr(evaluate_step, "make_decision", someone_else_moves_the_champion)
     _, third = cycle(cfg, state)
     assert third["status"] == "kept-champion"
     assert any("compare-and-swap" in r for r in third["reasons"])
     assert p.registry.champion().version == moved["version"]      # the other actor's move stands
-    assert third["challenger_version"] not in {r["to_version"] for r in Ledger(p.ledger_path).rows()}
+    assert third["challenger_version"] not in {r["to_version"] for r in p.ledger.rows()}
 
 
 def test_manual_approval_history_and_rollback(prefect_server, small_pipeline):
@@ -99,7 +100,7 @@ def test_manual_approval_history_and_rollback(prefect_server, small_pipeline):
 
     _, third = cycle(cfg, state)                  # registers v2 (awaiting approval or rejected by the policy)
     v2 = p.registry.get_version(third["challenger_version"])
-    assert steps.promote(p, v2, "1", reason="promoted by the test", trigger="test", run_id=third["run_id"])
+    assert promote_step.promote(p, v2, "1", reason="promoted by the test", trigger="test", run_id=third["run_id"])
     assert p.registry.get_alias("previous").version == "1"
 
     rc, out = ctp("history", *common)
@@ -108,7 +109,7 @@ def test_manual_approval_history_and_rollback(prefect_server, small_pipeline):
     rc, out = ctp("rollback", *common, "--reason", "v2 misbehaves in production")
     assert rc == 0 and "from v2 to v1" in out
     assert p.registry.champion().version == "1" and p.registry.get_alias("previous").version == "2"
-    rows = Ledger(p.ledger_path).rows()
+    rows = p.ledger.rows()
     assert [r["action"] for r in rows] == ["approve", "promote", "rollback"]
     assert rows[-1]["reason"] == "v2 misbehaves in production" and rows[-1]["from_version"] == "2"
     rc, out = ctp("history", *common)

@@ -32,7 +32,8 @@ import pytest
 import yaml
 
 from ctpipeline.core import data
-from ctpipeline.steps.pipeline import Pipeline
+from ctpipeline.store import landing
+from ctpipeline.steps.context import Pipeline
 from ctpipeline.webhook.app import Alert, LaunchError, PrefectLauncher, WebhookSettings, create_app, signed_headers
 
 pytestmark = pytest.mark.integration
@@ -141,7 +142,7 @@ def test_signed_alert_starts_one_served_flow_run_and_storms_start_nothing(prefec
     cfg_path.write_text(yaml.safe_dump(cfg, sort_keys=False))
     p = Pipeline.open(cfg_path, state)
     batches = data.split_batches(make_flights_like(1500, seed=5, months=1), p.cfg.data)
-    assert len(data.land(batches, p.landing_dir)) == 1
+    assert len(landing.land(batches, p.landing_dir)) == 1
     api_url = PREFECT_API_URL.value()
     deployment_name = f"continuous-training/{p.name}"
     timings: dict[str, float] = {}
@@ -191,7 +192,7 @@ def test_signed_alert_starts_one_served_flow_run_and_storms_start_nothing(prefec
             assert rec["status"] == "accepted" and rec["outcome"] == "accumulating"
             import mlflow
 
-            tags = mlflow.MlflowClient(tracking_uri=p.registry.tracking_uri).get_run(rec["run_id"]).data.tags
+            tags = mlflow.MlflowClient(tracking_uri=p.tracking_uri).get_run(rec["run_id"]).data.tags
             assert tags["ctp.trigger"] == "webhook"
 
             # a storm: the same alert 100 times within a few seconds, concurrently

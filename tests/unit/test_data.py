@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 
 from ctpipeline.core import data
+from ctpipeline.store import landing
 from ctpipeline.config.schema import DataConfig, SourceConfig
 from ctpipeline.errors import DataError
 from ctpipeline.store.state import BatchLog
@@ -40,9 +41,9 @@ def test_week_and_day_granularity():
 
 def test_land_writes_one_file_per_batch_and_keeps_existing(tmp_path):
     parts = data.split_batches(frame(), DataConfig(time_column="t"))
-    written = data.land(parts, tmp_path)
+    written = landing.land(parts, tmp_path)
     assert sorted(p.name for p in written) == ["2021-01.parquet", "2021-02.parquet", "2021-03.parquet"]
-    assert data.land(parts, tmp_path) == []  # second time: nothing overwritten
+    assert landing.land(parts, tmp_path) == []  # second time: nothing overwritten
     back = pd.read_parquet(tmp_path / "2021-02.parquet")
     pd.testing.assert_frame_equal(back, parts["2021-02"])
     assert not list(tmp_path.glob(".*.tmp"))
@@ -52,15 +53,15 @@ def test_file_source_and_bad_time_values(tmp_path):
     df = frame(50)
     path = tmp_path / "src.csv"
     df.to_csv(path, index=False)
-    out = data.load_source(SourceConfig(kind="file", path="src.csv"), DataConfig(time_column="t"), tmp_path)
+    out = landing.load_source(SourceConfig(kind="file", path="src.csv"), DataConfig(time_column="t"), tmp_path)
     assert str(out["t"].dt.tz) == "UTC" and out["t"].is_monotonic_increasing and len(out) == 50
     df["t"] = df["t"].astype(str)
     df.loc[3, "t"] = "not a time"
     df.to_csv(path, index=False)
     with pytest.raises(DataError, match="not timestamps"):
-        data.load_source(SourceConfig(kind="file", path="src.csv"), DataConfig(time_column="t"), tmp_path)
+        landing.load_source(SourceConfig(kind="file", path="src.csv"), DataConfig(time_column="t"), tmp_path)
     with pytest.raises(DataError, match="time_column"):
-        data.load_source(SourceConfig(kind="file", path="src.csv"), DataConfig(time_column="nope"), tmp_path)
+        landing.load_source(SourceConfig(kind="file", path="src.csv"), DataConfig(time_column="nope"), tmp_path)
 
 
 def test_batch_log_processed_and_accepted(tmp_path):

@@ -19,13 +19,35 @@ def setup_process(args: argparse.Namespace, flows: bool = False) -> StatePaths:
     paths = state_paths(args)
     configure_environment(paths)
     if flows:
-        import prefect.main  # noqa: F401  (importing Prefect sets up its logging, once per process)
+        from ctpipeline.adapters.prefect.results import setup_logging
+
+        setup_logging()
     configure_logging(getattr(args, "verbose", False))
     return paths
 
 
-def open_pipeline(args: argparse.Namespace):
-    """Process set-up, then the pipeline of `--config` on the state folder of `--state-dir`."""
-    from ctpipeline.steps.pipeline import Pipeline
+def open_pipeline(args: argparse.Namespace, read_only: bool = False):
+    """Process set-up, then the pipeline of `--config` on the state folder of `--state-dir`. `read_only`: the state
+    folder must exist already (a command that only reads creates nothing)."""
+    from ctpipeline.steps.context import Pipeline
 
+    if read_only:
+        Pipeline.open(args.config, state_paths(args).root, must_exist=True)  # checks before anything is created
     return Pipeline.open(args.config, setup_process(args).root)
+
+
+def check_config(args: argparse.Namespace) -> None:
+    """Fail fast, before a Prefect server starts, when the config is broken."""
+    from ctpipeline.config import load_config
+    from ctpipeline.core.models import check_model_params
+
+    check_model_params(load_config(args.config), args.config)
+
+
+def emit_json(doc: dict) -> None:
+    """The `--json` document of a command on stdout (progress and logs go to stderr)."""
+    import json
+
+    from ctpipeline.core.jsonable import to_jsonable
+
+    print(json.dumps(to_jsonable(doc), indent=2, sort_keys=True))

@@ -1,10 +1,9 @@
-"""CLI commands for the webhook receiver and for serving the deployments.
+"""CLI commands for the webhook receiver.
 
 ``add_commands(subparsers)`` adds to ``ctp``::
 
     ctp webhook serve [--config configs/webhook.yaml] [--host H] [--port P]   run the receiver (uvicorn)
     ctp webhook send --model M [--reason R] [--url U] [--dedupe-key K]        sign and POST a generic test alert
-    ctp serve --config F [--config F2 ...] [--cron "0 6 * * *"]               serve the deployments (blocks)
 
 Each sets ``func`` to a function ``(args) -> int``; ``cli.build_parser`` calls ``add_commands``.
 """
@@ -69,19 +68,8 @@ def cmd_webhook_send(args) -> int:
     return 0 if resp.status_code == 202 else 1
 
 
-def cmd_serve(args) -> int:
-    from ctpipeline.adapters.prefect.orchestration import serve_deployments
-
-    _environment(args, prefect=True)
-    try:
-        serve_deployments(args.config, args.state_dir, args.cron, limit=args.limit)
-    except KeyboardInterrupt:
-        pass
-    return 0
-
-
 def add_commands(subparsers) -> None:
-    """Add ``webhook serve``, ``webhook send`` and ``serve`` to a ``ctp`` subparsers object."""
+    """Add ``webhook serve`` and ``webhook send`` to a ``ctp`` subparsers object."""
     wh = subparsers.add_parser("webhook", help="receive alerts (HMAC-signed webhooks) that start training runs")
     whsub = wh.add_subparsers(dest="webhook_command", required=True, metavar="SUBCOMMAND")
 
@@ -103,12 +91,3 @@ def add_commands(subparsers) -> None:
                    help="environment variable holding the HMAC secret (default: %(default)s)")
     t.add_argument("--timeout", type=float, default=30.0, help="seconds (default: %(default)s)")
     t.set_defaults(func=cmd_webhook_send)
-
-    sv = subparsers.add_parser("serve", help="serve one deployment per pipeline config with Prefect (blocks)")
-    sv.add_argument("--config", "-c", action="append", required=True, metavar="FILE",
-                    help="pipeline YAML; repeat for several pipelines")
-    sv.add_argument("--cron", help="cron schedule for every served pipeline, e.g. '0 6 * * *' (default: each YAML's triggers.schedule)")
-    sv.add_argument("--limit", type=int, help="at most this many flow runs at once in this process")
-    sv.add_argument("--state-dir", help="embedded state folder (default: $CTP_HOME or .ctp)")
-    sv.add_argument("--verbose", "-v", action="store_true", help="debug logging")
-    sv.set_defaults(func=cmd_serve)

@@ -103,14 +103,10 @@ def check_model_params(cfg: PipelineConfig, file: str = "<config>") -> None:
         valid |= XGBOOST_NATIVE_PARAMS
     bad = [k for k in cfg.model.params if k not in valid]
     if bad:
-        import difflib
+        from ctpipeline.config.loader import did_you_mean
 
-        problems = []
-        for k in bad:
-            close = difflib.get_close_matches(k, sorted(valid), n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            problems.append((f"model.params.{k}", f"not a parameter of {type(est).__name__}{hint}"))
-        raise ConfigError(file, problems)
+        raise ConfigError(file, [(f"model.params.{k}", f"not a parameter of {type(est).__name__}"
+                                  f"{did_you_mean(k, valid)}") for k in bad])
 
 
 def requirements_for(cfg: PipelineConfig) -> list[str]:

@@ -9,9 +9,9 @@ def _fmt(x: float | None) -> str:
     return "-" if x is None or x != x else f"{x:.4f}"
 
 
-def cycle_markdown(p, res) -> str:
+def cycle_markdown(pipeline: str, config_hash: str, res) -> str:
     lines = [
-        f"# {p.name}: batch {res.batch} — {res.status}",
+        f"# {pipeline}: batch {res.batch} — {res.status}",
         "",
         "| item | value |",
         "|---|---|",
@@ -21,7 +21,7 @@ def cycle_markdown(p, res) -> str:
         f"| challenger {res.metric} | {_fmt(res.challenger_metric)} (version {res.challenger_version or '-'}) |",
         f"| champion {res.metric} | {_fmt(res.champion_metric)} (version {res.champion_version_before or '-'}) |",
         f"| champion after | version {res.champion_version_after or '-'} |",
-        f"| config hash | {p.cfg.config_hash()} |",
+        f"| config hash | {config_hash} |",
         f"| MLflow run | {res.run_id or '-'} |",
         "",
         "## Why",

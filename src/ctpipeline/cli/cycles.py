@@ -1,0 +1,133 @@
+"""`ctp land | run | replay | demo | serve`: commands that land data and run cycles."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+from ctpipeline.cli.common import check_config, emit_json, open_pipeline, setup_process
+from ctpipeline.errors import CtpError
+
+EXIT_REJECTED = 3
+
+
+def cmd_land(args) -> int:
+    from ctpipeline.core.data import split_batches
+    from ctpipeline.store.landing import land, load_source
+
+    p = open_pipeline(args)
+    if p.cfg.source is None:
+        raise CtpError(f"{args.config}: no 'source' section; drop Parquet batch files into {p.landing_dir} instead")
+    t0 = time.perf_counter()
+    df = load_source(p.cfg.source, p.cfg.data, p.cfg.config_dir)
+    batches = split_batches(df, p.cfg.data)
+    written = land(batches, p.landing_dir, overwrite=args.overwrite)
+    print(f"landed {len(written)} new batch files ({len(batches)} periods, {len(df)} rows) in {p.landing_dir} "
+          f"in {time.perf_counter() - t0:.1f}s", file=sys.stderr if getattr(args, "json", False) else sys.stdout)
+    return 0
+
+
+def _progress(i: int, n: int | None, res: dict, seconds: float, out) -> None:
+    chal = res.get("challenger_metric")
+    metric = f" {res['metric']}={chal:.4f}" if chal is not None else ""
+    print(f"[{i}{f'/{n}' if n else ''}] batch {res['batch']}: {res['status']}{metric} "
+          f"(champion v{res.get('champion_version_after') or '-'}, {seconds:.1f}s)", file=out, flush=True)
+    for r in res.get("reasons", []):
+        print("      " + r.replace("\n", "\n      "), file=out, flush=True)
+
+
+def run_cycles(args, paths, n: int | None, trigger: str) -> list[dict]:
+    """Run up to n cycles (None: until no batch is left) in this process: one Prefect server start."""
+    from ctpipeline.flow import continuous_training
+
+    out = sys.stderr if args.json else sys.stdout
+    results: list[dict] = []
+    while n is None or len(results) < n:
+        t0 = time.perf_counter()
+        state = continuous_training(config=str(Path(args.config).resolve()), state_dir=str(paths.root),
+                                    trigger=trigger, return_state=True)
+        res = state.result(raise_on_failure=True)
+        if res["status"] == "no-batch":
+            if not results:
+                print("no new batch in the landing folder: nothing to do", file=out)
+            break
+        results.append(res)
+        _progress(len(results), n, res, time.perf_counter() - t0, out)
+    return results
+
+
+def _cycles_json(args, results: list[dict], **extra) -> None:
+    emit_json({"pipeline": _name(args), "cycles": [{k: v for k, v in r.items() if k != "record"} for r in results],
+               **extra})
+
+
+def _name(args) -> str:
+    from ctpipeline.config import load_config
+
+    return load_config(args.config).name
+
+
+def cmd_run(args) -> int:
+    check_config(args)
+    paths = setup_process(args, flows=True)
+    results = run_cycles(args, paths, 1, args.trigger)
+    if args.json:
+        _cycles_json(args, results)
+    return EXIT_REJECTED if results and results[0]["status"] == "quarantined" else 0
+
+
+def _print_replay(results: list[dict]) -> None:
+    from ctpipeline.core.report import REPLAY_COLUMNS, SERVED_COLUMNS, replay_rows, served_comparison, table
+
+    print()
+    print(table(replay_rows(results), REPLAY_COLUMNS))
+    rows, summary = served_comparison(results)
+    if rows:
+        print(f"\nServed model's {results[-1]['metric']} on each month, against two baselines scored on the same "
+              "months:")
+        print(table(rows, SERVED_COLUMNS))
+        if summary["months"]:
+            print(f"average over {summary['months']} months: policy {summary['served']:.4f} "
+                  f"({summary['promotions']} promotions), never retrain {summary['never']:.4f}, "
+                  f"always promote {summary['always']:.4f} ({summary['always_promote_promotions']} promotions)")
+
+
+def cmd_replay(args) -> int:
+    from ctpipeline.core.report import served_comparison
+
+    check_config(args)
+    paths = setup_process(args, flows=True)
+    t0 = time.perf_counter()
+    results = run_cycles(args, paths, args.batches, "replay")
+    if args.json:
+        _cycles_json(args, results, summary=served_comparison(results)[1], seconds=round(time.perf_counter() - t0, 1))
+        return 0
+    if results:
+        _print_replay(results)
+        print(f"\n{len(results)} batches in {time.perf_counter() - t0:.0f}s; state in {paths.root}")
+    print("\nLook at the results:")
+    print(f"  MLflow UI:  .venv/bin/ctp ui mlflow    (= mlflow ui --backend-store-uri sqlite:///{paths.mlflow_db})")
+    print(f"  Prefect UI: .venv/bin/ctp ui prefect   (= PREFECT_HOME={paths.prefect_home} prefect server start)")
+    return 0
+
+
+def cmd_demo(args) -> int:
+    args.overwrite = False
+    cmd_land(args)
+    return cmd_replay(args)
+
+
+def cmd_serve(args) -> int:
+    from ctpipeline.adapters.prefect.deployments import serve_deployments
+    from ctpipeline.flow import continuous_training
+
+    setup_process(args, flows=True)
+    try:
+        serve_deployments(continuous_training, args.config, args.state_dir, args.cron, limit=args.limit)
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+

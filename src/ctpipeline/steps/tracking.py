@@ -1,0 +1,100 @@
+"""What a cycle writes to its MLflow run: config, GX result, drift and trigger, params, metrics, plots and
+the decision record; the champion's metric over time on the pipeline's long-lived `monitoring` run."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from ctpipeline.adapters.mlflow import ModelRef
+from ctpipeline.core.models import DEFAULTS
+from ctpipeline.core.report import decision_markdown
+from ctpipeline.core.results import Evaluation, Monitoring, Trained
+from ctpipeline.steps.context import Pipeline
+from ctpipeline.store.landing import Batch
+
+
+def start_run(p: Pipeline, batch: Batch, trigger: str) -> str:
+    return p.tracking.start_run(run_name=batch.name, tags={
+        "ctp.pipeline": p.name, "ctp.batch": batch.name, "ctp.batch_sha256": batch.sha256[:16],
+        "ctp.config_hash": p.cfg.config_hash(), "ctp.trigger": trigger})
+
+
+def log_inputs(p: Pipeline, run_id: str, df: pd.DataFrame, quality) -> None:
+    """Config, data facts and the GX result on the run, whatever the outcome."""
+    t = p.tracking
+    t.log_dict(run_id, p.cfg.to_yaml_dict(), "config/pipeline.yaml")
+    t.log_dict(run_id, quality.raw, "quality/gx_result.json")
+    t.log_dict(run_id, quality.to_dict(), "quality/summary.json")
+    stats = quality.statistics or {}
+    t.log_metrics(run_id, {"batch_rows": float(len(df)), "quality_success_percent": stats.get("success_percent"),
+                           "quality_failed_expectations": float(len(quality.failed))})
+    t.set_tags(run_id, {"ctp.gate": "passed" if quality.success else "failed"})
+
+
+def log_monitoring(p: Pipeline, run_id: str, mon: Monitoring, batch_ordinal: int) -> None:
+    """Drift report and trigger decision on the cycle's run; the champion's metric on the `monitoring` run."""
+    t, m = p.tracking, p.cfg.evaluation.metric
+    t.log_dict(run_id, mon.decision.to_dict(), "monitoring/trigger.json")
+    t.set_tags(run_id, {"ctp.trigger_fired": ",".join(mon.decision.fired) or "none",
+                        "ctp.retrain": str(mon.decision.retrain).lower()})
+    metrics = {f"champion_on_batch_{m}": mon.champion_metric}
+    drift = mon.drift
+    if drift is not None:
+        t.log_dict(run_id, drift.to_dict(), "monitoring/drift.json")
+        if drift.evidently_json:
+            t.log_dict(run_id, drift.evidently_json, "monitoring/evidently.json")
+        if drift.html:
+            t.log_text(run_id, drift.html, "monitoring/drift_report.html")
+        metrics["drifted_share"] = drift.drifted_share
+        metrics.update({f"drift_{c.column}": c.score for c in drift.columns})
+    t.log_metrics(run_id, metrics)
+    t.log_metrics(t.monitoring_run(), {f"champion_{m}": mon.champion_metric,
+                                       "drifted_share": drift.drifted_share if drift else None,
+                                       "retrain": float(mon.decision.retrain)}, step=batch_ordinal)
+
+
+def log_training(p: Pipeline, run_id: str, trained: Trained, ev: Evaluation) -> None:
+    """Params, metrics (back-test windows as steps, for the MLflow compare view) and plots."""
+    cfg, t = p.cfg, p.tracking
+    t.log_params(run_id, {"model_type": cfg.model.type, "model_device": cfg.model.device,
+                          "model": {**DEFAULTS[cfg.model.type], **cfg.model.params},
+                          "train_batches": ",".join(trained.train_batches), "train_rows": trained.train_rows,
+                          "window_batches": cfg.training.window_batches, "metric": ev.metric,
+                          "backtest": cfg.backtest.model_dump(), "promotion": cfg.promotion.model_dump(),
+                          "config_hash": cfg.config_hash()})
+    m, bt = ev.metric, ev.backtest
+    t.log_metrics(run_id, {f"challenger_{m}": bt.challenger, f"champion_{m}": bt.champion,
+                           f"gain_{m}": bt.gain, "gain_ci_low": bt.ci_low, "gain_ci_high": bt.ci_high,
+                           f"baseline_never_retrain_{m}": ev.baselines.get("never_retrain"),
+                           f"baseline_always_promote_{m}": ev.baselines.get("always_promote"),
+                           "eval_rows": float(ev.rows), "train_rows": float(trained.train_rows),
+                           "fit_seconds": trained.fit_seconds, "latency_ms_per_1k": ev.latency_ms_per_1k,
+                           "model_mb": ev.model_mb})
+    for w in bt.windows:
+        t.log_metrics(run_id, {f"backtest_challenger_{m}": w.challenger, f"backtest_champion_{m}": w.champion},
+                      step=w.index)
+    log_plots(p, run_id, ev)
+
+
+def log_plots(p: Pipeline, run_id: str, ev: Evaluation) -> None:
+    from ctpipeline import plots
+
+    label = f"champion v{ev.champion_version}" if ev.champion_version else "champion"
+    figs = {"plots/challenger_vs_champion.png": plots.comparison_plot(
+        p.cfg.target.task, ev.metric, ev.y, ev.challenger_scores, ev.champion_scores, ("challenger", label)),
+        "plots/backtest_windows.png": plots.backtest_plot(ev.backtest, label)}
+    if ev.slices:
+        figs["plots/slices.png"] = plots.slices_plot(ev.slices, ev.metric)
+    for name, fig in figs.items():
+        p.tracking.log_figure(run_id, fig, name)
+        plots.close(fig)
+
+
+def log_decision(p: Pipeline, run_id: str, ref: ModelRef, record: dict) -> None:
+    """The decision record on the run (JSON + markdown) and its gist on the model version."""
+    text = decision_markdown(record)
+    p.tracking.log_dict(run_id, record, "decision/decision.json")
+    p.tracking.log_text(run_id, text, "decision/decision.md")
+    gates = {f"ctp.gate.{g['name']}": ("pass" if g["passed"] else "FAIL") for g in record["gates"]}
+    p.registry.set_version_tags(ref, {"ctp.outcome": record["outcome"], **gates})
+    p.tracking.set_tags(run_id, {"ctp.outcome": record["outcome"], "mlflow.note.content": text[:5000]})
