@@ -18,16 +18,9 @@ import numpy as np
 import pandas as pd
 
 from ctpipeline.config.schema import BacktestConfig, SliceConfig
-from ctpipeline.core.evaluation import metric_value
+from ctpipeline.core.evaluation import gain, metric_value
 
 BLOCK_FREQ = {"hour": "h", "day": "D", "week": "W"}
-
-
-def gain(challenger: float | None, champion: float | None, higher_is_better: bool) -> float | None:
-    """How much better the challenger is (positive = better), whatever the metric's direction."""
-    if challenger is None or champion is None or math.isnan(challenger) or math.isnan(champion):
-        return None
-    return challenger - champion if higher_is_better else champion - challenger
 
 
 def assign_windows(times: pd.Series, cfg: BacktestConfig) -> tuple[np.ndarray, list[tuple[pd.Timestamp, pd.Timestamp]]]:
