@@ -4,7 +4,8 @@ import numpy as np
 import pandas as pd
 
 from ctpipeline.core.backtest import assign_windows, block_ids, paired_bootstrap, run_backtest, slice_scores
-from ctpipeline.config.schema import BacktestConfig, SliceConfig
+from ctpipeline.config.schema import BacktestConfig, PromotionConfig, SliceConfig
+from ctpipeline.core.policy import Evidence, decide
 
 
 def times(n=3000, days=30, seed=0):
@@ -80,7 +81,10 @@ def test_slice_scores_judge_big_slices_only():
     values = pd.Series(np.where(np.arange(n) < 2900, "big", "small"))
     s_chal = s_good.copy()
     s_chal[:2900] = np.random.default_rng(6).normal(size=2900)  # the challenger is useless on "big"
-    out = {s.value: s for s in slice_scores(values, y, s_chal, s_champ, "roc_auc", True,
-                                            SliceConfig(column="c", tolerance=0.02, min_count=500))}
+    measured = slice_scores(values, y, s_chal, s_champ, "roc_auc", True, "c")
+    policy = PromotionConfig(slices=[SliceConfig(column="c", tolerance=0.02, min_count=500)])
+    d = decide(Evidence(challenger=0.8, champion=0.7, champion_version="1", ci_low=0.05, ci_high=0.1, confidence=0.9,
+                        slices=measured), policy, "roc_auc", True)
+    out = {s.value: s for s in d.slices}
     assert out["big"].judged and not out["big"].passed
     assert not out["small"].judged and out["small"].passed

@@ -62,14 +62,13 @@ def test_floor_for_lower_is_better_metric():
     assert not d.promote and not gate(d, "floor").passed
 
 
-def slice_(value, gain, rows=1000, tolerance=0.02, min_count=500):
-    judged = rows >= min_count
-    return SliceScore("carrier", value, rows, 0.7 + gain, 0.7, gain, judged, (not judged) or gain >= -tolerance,
-                      tolerance)
+def slice_(value, gain, rows=1000, column="carrier"):
+    """A measurement only: the tolerance and min_count come from the policy's SliceConfig."""
+    return SliceScore(column, value, rows, 0.7 + gain, 0.7, gain)
 
 
 def test_reject_for_a_regressing_slice_and_ignore_small_ones():
-    policy = PromotionConfig(slices=[SliceConfig(column="carrier")])
+    policy = PromotionConfig(slices=[SliceConfig(column="carrier", tolerance=0.02, min_count=500)])
     d = decide(ev(slices=(slice_("UA", 0.01), slice_("EV", -0.05))), policy, *AUC)
     assert not d.promote and not gate(d, "slices").passed
     assert any("carrier=EV loses 0.0500" in r for r in d.reasons)
