@@ -166,6 +166,8 @@ def slice_scores(values: pd.Series, y, challenger_scores, champion_scores, metri
                  column: str) -> tuple[SliceScore, ...]:
     """Both models' metric and the gain per value of `values` (missing values form one "(missing)" slice),
     sorted by value. Nothing is judged here: `policy.decide` applies the column's min_count and tolerance."""
+    if not isinstance(column, str):  # the old signature took the SliceConfig here
+        raise TypeError(f"slice_scores takes the column's name (e.g. sc.column), not {type(column).__name__}")
     y = np.asarray(y)
     ch = np.asarray(challenger_scores, float)
     cp = None if champion_scores is None else np.asarray(champion_scores, float)

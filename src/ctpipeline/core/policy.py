@@ -26,9 +26,13 @@ GateValue = str | int | float | tuple[float, float]
 class Gate:
     name: str
     passed: bool
-    observed: GateValue
+    observed: GateValue                       # the interval gate observes (low, high)
     threshold: GateValue
     detail: str
+
+    def to_dict(self) -> dict[str, str | bool | int | float | list[float]]:
+        """For the decision record: an interval is written as a list, [low, high], as it always was."""
+        return {**asdict(self), "observed": list(self.observed) if isinstance(self.observed, tuple) else self.observed}
 
 
 @dataclass(frozen=True)
@@ -103,8 +107,11 @@ class Decision:
                     return g.detail
         return self.reasons[0] if self.reasons else self.verdict
 
-    def to_dict(self) -> dict:
-        return {**asdict(self), "slices": [s.to_dict() for s in self.slices]}
+    def to_dict(self) -> dict[str, object]:
+        """The decision for a record: gates and slices as flat dicts (Gate.to_dict, SliceVerdict.to_dict)."""
+        return {"promote": self.promote, "verdict": self.verdict, "summary": self.summary,
+                "reasons": list(self.reasons), "gates": [g.to_dict() for g in self.gates],
+                "slices": [s.to_dict() for s in self.slices]}
 
     def explain(self) -> str:
         return f"{self.verdict}: " + "; ".join(self.reasons)

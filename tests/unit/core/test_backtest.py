@@ -125,6 +125,8 @@ def test_slice_scores_are_measurements_only():
     assert set(out[0].to_dict()) == {"column", "value", "rows", "challenger", "champion", "gain"}
     cold = slice_scores(values, y, s, None, "roc_auc", True, "carrier")
     assert all(x.champion is None and x.gain is None for x in cold)
+    with pytest.raises(TypeError, match="column's name"):
+        slice_scores(values, y, s, None, "roc_auc", True, SliceConfig(column="carrier"))
 
 
 def test_slice_gain_is_positive_when_the_challenger_has_the_lower_rmse():

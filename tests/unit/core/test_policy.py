@@ -207,7 +207,11 @@ def test_slice_verdicts_come_with_every_decision_and_flatten_for_the_record():
     assert d.slices[0].to_dict() == {"column": "carrier", "value": "UA", "rows": 1000, "challenger": 0.71,
                                      "champion": 0.7, "gain": 0.01, "judged": True, "passed": True,
                                      "tolerance": 0.02, "min_count": 500}
-    assert d.to_dict()["slices"] == [s.to_dict() for s in d.slices]
+    record = d.to_dict()
+    assert record["slices"] == [s.to_dict() for s in d.slices] and record["summary"] == d.summary
+    assert gate(d, "interval").observed == (0.01, 0.03)                      # frozen: a tuple on the Gate,
+    assert record["gates"][2] == {"name": "interval", "passed": True, "observed": [0.01, 0.03], "threshold": 0.0,
+                                  "detail": gate(d, "interval").detail}   # a list in the record, as before
     assert d.slices == judge_slices(scores, carrier().slices)
     with pytest.raises(dataclasses.FrozenInstanceError):
         d.slices[0].passed = False  # type: ignore[misc]
