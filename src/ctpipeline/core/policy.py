@@ -141,6 +141,7 @@ def judge_slices(scores: tuple[SliceScore, ...], configs: list[SliceConfig]) -> 
 
 
 def decide(ev: Evidence, policy: PromotionConfig, metric: str, higher_is_better: bool) -> Decision:
+    """The verdict: the challenger's own gates, then (with a champion) margin, interval and slices."""
     slices = judge_slices(ev.slices, policy.slices)
     gates = _challenger_gates(ev, policy, metric, higher_is_better)
     no_champion = ev.champion is None and ev.champion_error is None
