@@ -6,7 +6,9 @@ Pure numpy/pandas: the inputs are labels, the two models' scores and the rows' t
 Method, stated: the back-test rows (all K windows) are resampled *by block of time* (a day by
 default: flights on one day share weather and knock-on delays, so rows are not independent),
 both models are scored on each resample, and the interval is the percentile interval of the gain
-(challenger minus champion, sign-flipped for lower-is-better metrics). The seed is fixed.
+(challenger minus champion, sign-flipped for lower-is-better metrics: `evaluation.gain`). The seed is fixed.
+
+Everything here is a measurement; no threshold of the promotion policy is applied (that is `policy.decide`).
 """
 
 from __future__ import annotations
@@ -17,17 +19,10 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
-from ctpipeline.config.schema import BacktestConfig, SliceConfig
-from ctpipeline.core.evaluation import metric_value
+from ctpipeline.config.schema import BacktestConfig
+from ctpipeline.core.evaluation import gain, metric_value
 
 BLOCK_FREQ = {"hour": "h", "day": "D", "week": "W"}
-
-
-def gain(challenger: float | None, champion: float | None, higher_is_better: bool) -> float | None:
-    """How much better the challenger is (positive = better), whatever the metric's direction."""
-    if challenger is None or champion is None or math.isnan(challenger) or math.isnan(champion):
-        return None
-    return challenger - champion if higher_is_better else champion - challenger
 
 
 def assign_windows(times: pd.Series, cfg: BacktestConfig) -> tuple[np.ndarray, list[tuple[pd.Timestamp, pd.Timestamp]]]:
@@ -154,23 +149,25 @@ def run_backtest(y, challenger_scores, champion_scores, times: pd.Series, metric
 
 @dataclass(frozen=True)
 class SliceScore:
+    """Both models on the rows of one value of a slice column: a measurement, no verdict (see policy.decide)."""
+
     column: str
     value: str
     rows: int
     challenger: float
-    champion: float | None
-    gain: float | None
-    judged: bool                    # enough rows to judge
-    passed: bool
-    tolerance: float
+    champion: float | None          # None: no champion scores
+    gain: float | None              # evaluation.gain: positive = challenger better; None when either is undefined
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, str | int | float | None]:
         return asdict(self)
 
 
 def slice_scores(values: pd.Series, y, challenger_scores, champion_scores, metric: str, higher_is_better: bool,
-                 cfg: SliceConfig) -> list[SliceScore]:
-    """Per-value comparison; a judged slice passes when it loses at most `tolerance`."""
+                 column: str) -> tuple[SliceScore, ...]:
+    """Both models' metric and the gain per value of `values` (missing values form one "(missing)" slice),
+    sorted by value. Nothing is judged here: `policy.decide` applies the column's min_count and tolerance."""
+    if not isinstance(column, str):  # the old signature took the SliceConfig here
+        raise TypeError(f"slice_scores takes the column's name (e.g. sc.column), not {type(column).__name__}")
     y = np.asarray(y)
     ch = np.asarray(challenger_scores, float)
     cp = None if champion_scores is None else np.asarray(champion_scores, float)
@@ -180,8 +177,5 @@ def slice_scores(values: pd.Series, y, challenger_scores, champion_scores, metri
         m = vals == v
         c1 = metric_value(metric, y[m], ch[m])
         c2 = metric_value(metric, y[m], cp[m]) if cp is not None else None
-        g = gain(c1, c2, higher_is_better)
-        judged = bool(m.sum() >= cfg.min_count and g is not None)
-        out.append(SliceScore(cfg.column, v, int(m.sum()), c1, c2, g, judged,
-                              (not judged) or g >= -cfg.tolerance, cfg.tolerance))
-    return out
+        out.append(SliceScore(column, v, int(m.sum()), c1, c2, gain(c1, c2, higher_is_better)))
+    return tuple(out)

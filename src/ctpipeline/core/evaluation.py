@@ -1,4 +1,4 @@
-"""Scoring a fitted model on labelled data with the configured metric."""
+"""Scoring a fitted model on labelled data with the configured metric, and the one gain in the metric's direction."""
 
 from __future__ import annotations
 
@@ -42,3 +42,14 @@ def metric_value(metric: str, y_true, y_pred) -> float:
     if metric == "r2":
         return float(m.r2_score(y_true, y_pred))
     raise ValueError(f"unknown metric {metric!r}")
+
+
+def gain(challenger: float | None, champion: float | None, higher_is_better: bool) -> float | None:
+    """How much better `challenger` is than `champion` (positive = better), whatever the metric's direction.
+
+    The only place the direction is applied: the back-test, the slices, the floor and the margin all use it.
+    None when either side is missing or NaN.
+    """
+    if challenger is None or champion is None or math.isnan(challenger) or math.isnan(champion):
+        return None
+    return challenger - champion if higher_is_better else champion - challenger
