@@ -47,7 +47,7 @@ def continuous_training(config: str = "configs/flights.yaml", state_dir: str | N
                 trained = train(run)
                 if isinstance(trained, Trained):
                     ev = backtest(run, trained, mon)
-                    decision = decide(run, ev)
+                    decision = decide(run, trained, ev)
                     ref = register(run, trained, ev, decision)
                     promote(run, trained, ev, decision, ref)
     return publish(p.name, p.cfg.config_hash(), run.result)

@@ -14,6 +14,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ctpipeline.config.loader import read_yaml, validation_problems
+from ctpipeline.config.sections import (DataConfig, FeaturesConfig, JoinConfig, ModelConfig, ModelType, Section,
+                                        SourceConfig, TargetConfig)
 from ctpipeline.errors import ConfigError
 
 Metric = Literal["roc_auc", "average_precision", "log_loss", "accuracy", "f1", "rmse", "mae", "r2"]
@@ -21,133 +23,18 @@ CLASSIFICATION_METRICS = {"roc_auc", "average_precision", "log_loss", "accuracy"
 REGRESSION_METRICS = {"rmse", "mae", "r2"}
 LOWER_IS_BETTER = {"log_loss", "rmse", "mae"}
 
-ModelType = Literal["xgboost", "hist_gradient_boosting", "logistic_regression", "ridge"]
 CLASSIFIERS = {"xgboost", "hist_gradient_boosting", "logistic_regression"}
 REGRESSORS = {"xgboost", "hist_gradient_boosting", "ridge"}
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class JoinConfig(_Model):
-    """Left-join another table of the same source on key columns."""
-
-    table: str = Field(description="Attribute of the source module holding the table (DataFrame or callable).")
-    by: list[str] = Field(min_length=1, description="Key columns present in both tables.")
-    columns: list[str] | None = Field(
-        default=None, description="Columns to take from the joined table (default: all but those already present)."
-    )
-
-
-class SourceConfig(_Model):
-    """Where `ctp land` reads the raw history from (the demo's replay source)."""
-
-    kind: Literal["python_tables", "file"] = Field(
-        description="python_tables: DataFrames exposed by an installed Python package; file: a CSV or Parquet file."
-    )
-    module: str | None = Field(default=None, description="python_tables: importable module, e.g. a data package.")
-    table: str | None = Field(default=None, description="python_tables: attribute of the module with the main table.")
-    joins: list[JoinConfig] = Field(default_factory=list)
-    path: str | None = Field(default=None, description="file: path of a .csv or .parquet file.")
-
-    @model_validator(mode="after")
-    def _check_kind(self) -> SourceConfig:
-        if self.kind == "python_tables" and not (self.module and self.table):
-            raise ValueError("kind 'python_tables' needs both 'module' and 'table'")
-        if self.kind == "file" and not self.path:
-            raise ValueError("kind 'file' needs 'path'")
-        return self
-
-
-class DataConfig(_Model):
-    time_column: str = Field(description="Event-time column used to cut batches and order them.")
-    granularity: Literal["day", "week", "month"] = Field(default="month", description="One batch per period.")
-    timezone: str = Field(default="UTC", description="IANA time zone in which periods are cut, e.g. America/New_York.")
-    landing_dir: str | None = Field(
-        default=None, description="Folder new batch files (Parquet) arrive in. Default: <state>/landing/<name>."
-    )
-
-
-    @field_validator("timezone")
-    @classmethod
-    def _tz(cls, v: str) -> str:
-        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-        try:
-            ZoneInfo(v)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {v!r} (use an IANA name such as 'UTC' or 'Europe/Paris')") from None
-        return v
-
-
-class TargetConfig(_Model):
-    column: str
-    task: Literal["classification", "regression"]
-    positive_when: dict[Literal[">", ">=", "<", "<=", "==", "!="], float | int | str] | None = Field(
-        default=None,
-        description="Classification only: turn the column into a 0/1 label, e.g. {'>': 15}. "
-        "Omit if the column already holds 0/1.",
-    )
-
-    @model_validator(mode="after")
-    def _check(self) -> TargetConfig:
-        if self.positive_when is not None:
-            if self.task != "classification":
-                raise ValueError("'positive_when' only applies to task 'classification'")
-            if len(self.positive_when) != 1:
-                raise ValueError("'positive_when' takes exactly one comparison, e.g. {'>': 15}")
-        return self
-
-
-class FeaturesConfig(_Model):
-    numeric: list[str] = Field(default_factory=list)
-    categorical: list[str] = Field(default_factory=list)
-    datetime_parts: list[Literal["hour", "dayofweek", "month", "dayofyear", "weekofyear"]] = Field(
-        default_factory=list, description="Parts of the time column added as numeric features."
-    )
-    exclude: list[str] = Field(
-        default_factory=list,
-        description="Columns that must never be features (leaky: observed after the prediction time).",
-    )
-
-    @model_validator(mode="after")
-    def _check(self) -> FeaturesConfig:
-        if not (self.numeric or self.categorical or self.datetime_parts):
-            raise ValueError("at least one feature is needed (numeric, categorical or datetime_parts)")
-        both = set(self.numeric) & set(self.categorical)
-        if both:
-            raise ValueError(f"columns listed as both numeric and categorical: {sorted(both)}")
-        leaky = (set(self.numeric) | set(self.categorical)) & set(self.exclude)
-        if leaky:
-            raise ValueError(f"excluded columns listed as features: {sorted(leaky)}")
-        return self
-
-    @property
-    def columns(self) -> list[str]:
-        return [*self.numeric, *self.categorical]
-
-
-class ModelConfig(_Model):
-    type: ModelType = Field(description="Estimator family; wrapped in a scikit-learn Pipeline with preprocessing.")
-    params: dict[str, Any] = Field(default_factory=dict, description="Hyper-parameters passed to the estimator.")
-    device: Literal["cpu", "cuda"] = Field(default="cpu", description="xgboost only: train on a CUDA GPU.")
-
-    @model_validator(mode="after")
-    def _check(self) -> ModelConfig:
-        if self.device == "cuda" and self.type != "xgboost":
-            raise ValueError("device 'cuda' is only supported for type 'xgboost'")
-        return self
-
-
-class TrainingConfig(_Model):
+class TrainingConfig(Section):
     window_batches: int = Field(default=3, ge=1, description="Train on this many most recent accepted batches.")
     min_train_rows: int = Field(default=500, ge=1, description="Below this, the cycle only accumulates data.")
     max_train_rows: int | None = Field(default=None, ge=1, description="Keep at most this many newest rows.")
     seed: int = 42
 
 
-class EvaluationConfig(_Model):
+class EvaluationConfig(Section):
     metric: Metric = Field(default="roc_auc", description="Primary metric; its direction is implied.")
 
     @property
@@ -155,7 +42,7 @@ class EvaluationConfig(_Model):
         return self.metric not in LOWER_IS_BETTER
 
 
-class BacktestConfig(_Model):
+class BacktestConfig(Section):
     """Rolling-origin back-test: challenger and champion scored on the same K most recent windows."""
 
     windows: int = Field(default=3, ge=1, le=52, description="K: how many recent time windows to score on.")
@@ -189,13 +76,13 @@ class BacktestConfig(_Model):
         return v
 
 
-class SliceConfig(_Model):
+class SliceConfig(Section):
     column: str = Field(description="Column whose values define the slices (e.g. carrier).")
     tolerance: float = Field(default=0.02, ge=0, description="A slice may lose at most this much of the metric.")
     min_count: int = Field(default=500, ge=1, description="Slices with fewer labelled rows are reported, not judged.")
 
 
-class PromotionConfig(_Model):
+class PromotionConfig(Section):
     min_margin: float = Field(
         default=0.0, ge=0, description="The challenger must beat the champion by at least this much."
     )
@@ -226,7 +113,7 @@ class PromotionConfig(_Model):
     )
 
 
-class QualityConfig(_Model):
+class QualityConfig(Section):
     suite: str = Field(description="Great Expectations suite (JSON). Relative to the config file's folder.")
 
 
@@ -242,14 +129,14 @@ def _trigger_config():
     return TriggerConfig
 
 
-class MlflowConfig(_Model):
+class MlflowConfig(Section):
     tracking_uri: str | None = Field(
         default=None, description="Server mode, e.g. http://127.0.0.1:5000. Default: SQLite in the state folder."
     )
     experiment: str | None = Field(default=None, description="Experiment name. Default: the pipeline name.")
 
 
-class PipelineConfig(_Model):
+class PipelineConfig(Section):
     """One continuous-training pipeline: a dataset, a model and the rules around it."""
 
     name: str = Field(
@@ -342,3 +229,7 @@ def json_schema() -> dict[str, Any]:
     schema.get("properties", {}).pop("config_dir", None)
     schema["title"] = "ctpipeline pipeline config"
     return schema
+
+
+__all__ = ["DataConfig", "FeaturesConfig", "JoinConfig", "ModelConfig", "ModelType", "PipelineConfig", "SourceConfig",
+           "TargetConfig", "json_schema", "load_config", "parse_config"]

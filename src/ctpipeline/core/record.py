@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Any
 
 from ctpipeline.config.schema import PipelineConfig
@@ -25,9 +24,9 @@ def decision_record(cfg: PipelineConfig, res: CycleResult, *, batch_sha256: str,
                  "backtest_windows": [{"index": w.index, "start": w.start, "end": w.end, "rows": w.rows}
                                       for w in bt.windows]},
         "backtest": bt.to_dict(),
-        "slices": [s.to_dict() for s in ev.slices],
+        "slices": [s.to_dict() for s in decision.slices],
         "guards": {"latency_ms_per_1k": ev.latency_ms_per_1k, "model_mb": ev.model_mb},
-        "gates": [asdict(g) for g in decision.gates],
+        "gates": [g.to_dict() for g in decision.gates],
         "baselines": dict(ev.baselines),
         "monitoring": {"fired": list(res.fired), "trigger_reasons": list(res.trigger_reasons),
                        "drifted_share": res.drifted_share, "drifted_columns": list(res.drifted_columns)},

@@ -170,100 +170,114 @@ def _minutes(td: timedelta) -> str:
     return f"{m:.0f} min" if abs(m) >= 10 else f"{m:.1f} min"
 
 
+class _Verdicts:
+    """Collects, rule by rule, what fired (with why) and what did not (with why not)."""
+
+    def __init__(self) -> None:
+        self.fired: list[str] = []
+        self.why: list[str] = []
+        self.why_not: list[str] = []
+
+    def fire(self, name: str, reason: str) -> None:
+        self.fired.append(name)
+        self.why.append(reason)
+
+    def hold(self, reason: str) -> None:
+        self.why_not.append(reason)
+
+
+def _how_started(v: _Verdicts, s: Signals, cfg: TriggerConfig) -> None:
+    if s.no_champion:
+        v.fire("cold_start", "no champion yet: the first model must be trained")
+    if s.manual:
+        v.fire("manual", "manual request")
+    if s.webhook:
+        v.fire("webhook", "webhook alert" + (" (forced)" if s.force else ""))
+    if s.scheduled:
+        v.fire("schedule", "scheduled run" + (f" (cron '{cfg.schedule}')" if cfg.schedule else ""))
+    if cfg.every_batch:
+        v.fire("every_batch", "every_batch is on: retrain on every batch")
+    else:
+        v.hold("every_batch is off")
+
+
+def _drift(v: _Verdicts, s: Signals, cfg: TriggerConfig) -> None:
+    share = s.drifted_share
+    if cfg.drift_share is None:
+        v.hold("drift_share check is off")
+    elif share is None:
+        v.hold("drifted share not measured")
+    elif share >= cfg.drift_share - _EPS:
+        v.fire("drift_share", f"drifted share {share:.2f} >= {cfg.drift_share:.2f}")
+    else:
+        v.hold(f"drifted share {share:.2f} < {cfg.drift_share:.2f}")
+    if not cfg.drifted_features:
+        return
+    hits = [f for f in cfg.drifted_features if f in set(s.drifted_columns)]
+    for f in hits:
+        v.fire(f"drifted_feature:{f}", f"watched feature {f!r} drifted")
+    if not hits:
+        measured = share is not None or s.drifted_columns
+        v.hold(f"none of the watched features {cfg.drifted_features} drifted" if measured
+               else f"watched features {cfg.drifted_features}: drift not measured")
+
+
+def _performance(v: _Verdicts, s: Signals, cfg: TriggerConfig) -> None:
+    """The champion's metric on the new labelled batch against its reference, in the metric's direction."""
+    metric, ref = s.champion_metric, s.champion_reference_metric
+    if cfg.performance_drop is None:
+        v.hold("performance_drop check is off")
+        return
+    if metric is None or ref is None or not (math.isfinite(metric) and math.isfinite(ref)):
+        missing = "no champion metric on this batch" if metric is None or not math.isfinite(metric) \
+            else "no reference metric for the champion"
+        v.hold(f"performance drop not measured ({missing})")
+        return
+    drop = (ref - metric) if s.higher_is_better else (metric - ref)
+    direction = "higher is better" if s.higher_is_better else "lower is better"
+    observed = f"champion metric {metric:.4f} vs reference {ref:.4f} ({direction})"
+    if drop >= cfg.performance_drop - _EPS:
+        v.fire("performance_drop", f"{observed}: worse by {drop:.4f} >= {cfg.performance_drop:.4f}")
+    elif drop > 0:
+        v.hold(f"{observed}: worse by {drop:.4f} < {cfg.performance_drop:.4f}")
+    else:
+        v.hold(f"{observed}: not worse")
+
+
+def _volume(v: _Verdicts, s: Signals, cfg: TriggerConfig) -> None:
+    rows = s.rows_since_training
+    if cfg.min_new_rows is None:
+        v.hold("min_new_rows check is off")
+    elif rows >= cfg.min_new_rows:
+        v.fire("min_new_rows", f"{rows:,} new rows since the last training >= {cfg.min_new_rows:,}")
+    else:
+        v.hold(f"{rows:,} new rows since the last training < {cfg.min_new_rows:,}")
+
+
+def _cooldown(s: Signals, cfg: TriggerConfig, last_training_at: datetime | None, now: datetime) -> str | None:
+    """Why the cooldown holds a retraining back, or None."""
+    bypass = s.no_champion or s.manual or (s.webhook and s.force)
+    if cfg.cooldown_minutes <= 0 or last_training_at is None or bypass:
+        return None
+    elapsed = _utc(now) - _utc(last_training_at)
+    window = timedelta(minutes=cfg.cooldown_minutes)
+    if elapsed >= window:
+        return None
+    until = _utc(last_training_at) + window
+    return (f"suppressed by the cooldown: last training {_minutes(elapsed)} ago < {cfg.cooldown_minutes:g} min "
+            f"(next possible at {until.isoformat(timespec='minutes')})")
+
+
 def should_retrain(
     signals: Signals, cfg: TriggerConfig, last_training_at: datetime | None, now: datetime
 ) -> TriggerDecision:
     """Decide whether this batch leads to training a challenger (pure; milliseconds)."""
-    fired: list[str] = []
-    why: list[str] = []  # reasons of the rules that fired
-    why_not: list[str] = []  # reasons of the checks that did not
-
-    # how the run was started
-    if signals.no_champion:
-        fired.append("cold_start")
-        why.append("no champion yet: the first model must be trained")
-    if signals.manual:
-        fired.append("manual")
-        why.append("manual request")
-    if signals.webhook:
-        fired.append("webhook")
-        why.append("webhook alert" + (" (forced)" if signals.force else ""))
-    if signals.scheduled:
-        fired.append("schedule")
-        why.append("scheduled run" + (f" (cron '{cfg.schedule}')" if cfg.schedule else ""))
-    if cfg.every_batch:
-        fired.append("every_batch")
-        why.append("every_batch is on: retrain on every batch")
-    else:
-        why_not.append("every_batch is off")
-
-    # drift
-    share = signals.drifted_share
-    if cfg.drift_share is None:
-        why_not.append("drift_share check is off")
-    elif share is None:
-        why_not.append("drifted share not measured")
-    elif share >= cfg.drift_share - _EPS:
-        fired.append("drift_share")
-        why.append(f"drifted share {share:.2f} >= {cfg.drift_share:.2f}")
-    else:
-        why_not.append(f"drifted share {share:.2f} < {cfg.drift_share:.2f}")
-
-    if cfg.drifted_features:
-        drifted = set(signals.drifted_columns)
-        hits = [f for f in cfg.drifted_features if f in drifted]
-        for f in hits:
-            fired.append(f"drifted_feature:{f}")
-            why.append(f"watched feature {f!r} drifted")
-        if not hits:
-            if share is None and not signals.drifted_columns:
-                why_not.append(f"watched features {cfg.drifted_features}: drift not measured")
-            else:
-                why_not.append(f"none of the watched features {cfg.drifted_features} drifted")
-
-    # performance of the champion on the new labelled batch
-    metric, ref = signals.champion_metric, signals.champion_reference_metric
-    if cfg.performance_drop is None:
-        why_not.append("performance_drop check is off")
-    elif metric is None or ref is None or not (math.isfinite(metric) and math.isfinite(ref)):
-        missing = "no champion metric on this batch" if metric is None or not math.isfinite(metric) \
-            else "no reference metric for the champion"
-        why_not.append(f"performance drop not measured ({missing})")
-    else:
-        drop = (ref - metric) if signals.higher_is_better else (metric - ref)
-        direction = "higher is better" if signals.higher_is_better else "lower is better"
-        observed = f"champion metric {metric:.4f} vs reference {ref:.4f} ({direction})"
-        if drop >= cfg.performance_drop - _EPS:
-            fired.append("performance_drop")
-            why.append(f"{observed}: worse by {drop:.4f} >= {cfg.performance_drop:.4f}")
-        elif drop > 0:
-            why_not.append(f"{observed}: worse by {drop:.4f} < {cfg.performance_drop:.4f}")
-        else:
-            why_not.append(f"{observed}: not worse")
-
-    # volume
-    rows = signals.rows_since_training
-    if cfg.min_new_rows is None:
-        why_not.append("min_new_rows check is off")
-    elif rows >= cfg.min_new_rows:
-        fired.append("min_new_rows")
-        why.append(f"{rows:,} new rows since the last training >= {cfg.min_new_rows:,}")
-    else:
-        why_not.append(f"{rows:,} new rows since the last training < {cfg.min_new_rows:,}")
-
-    if not fired:
-        return TriggerDecision(False, (), tuple(why_not))
-
-    # cooldown
-    bypass = signals.no_champion or signals.manual or (signals.webhook and signals.force)
-    if cfg.cooldown_minutes > 0 and last_training_at is not None and not bypass:
-        elapsed = _utc(now) - _utc(last_training_at)
-        window = timedelta(minutes=cfg.cooldown_minutes)
-        if elapsed < window:
-            until = _utc(last_training_at) + window
-            why.append(
-                f"suppressed by the cooldown: last training {_minutes(elapsed)} ago < "
-                f"{cfg.cooldown_minutes:g} min (next possible at {until.isoformat(timespec='minutes')})"
-            )
-            return TriggerDecision(False, tuple(fired), tuple(why), suppressed_by_cooldown=True)
-    return TriggerDecision(True, tuple(fired), tuple(why))
+    v = _Verdicts()
+    for rule in (_how_started, _drift, _performance, _volume):
+        rule(v, signals, cfg)
+    if not v.fired:
+        return TriggerDecision(False, (), tuple(v.why_not))
+    held = _cooldown(signals, cfg, last_training_at, now)
+    if held:
+        return TriggerDecision(False, tuple(v.fired), (*v.why, held), suppressed_by_cooldown=True)
+    return TriggerDecision(True, tuple(v.fired), tuple(v.why))

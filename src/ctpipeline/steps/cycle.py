@@ -153,13 +153,14 @@ def backtest(run: CycleRun, trained: Trained, mon: Monitoring) -> Evaluation:
     ev = evaluate_step.evaluate(run.p.cfg, trained.model, run.checked.df, champion,
                                 lambda v, X, y: _score(run, v, X, y), baselines)
     run.result = run.result.with_evaluation(trained, ev)
-    tracking.log_training(run.p, run.run_id, trained, ev)
     return ev
 
 
-def decide(run: CycleRun, ev: Evaluation) -> Decision:
+def decide(run: CycleRun, trained: Trained, ev: Evaluation) -> Decision:
+    """The promotion rule applied; params, metrics and plots (which show the slices' verdicts) on the run."""
     decision = evaluate_step.make_decision(run.p.cfg, ev)
     run.update(verdict=decision.verdict, reasons=decision.reasons)
+    tracking.log_training(run.p, run.run_id, trained, ev, decision)
     return decision
 
 

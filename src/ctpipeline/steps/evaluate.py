@@ -56,7 +56,7 @@ def evaluate(cfg: PipelineConfig, model, eval_df: pd.DataFrame, champion: Scored
         if sc.column not in df.columns:
             log.warning("slice column %r is not in the batch; slice check skipped", sc.column)
             continue
-        slices += slice_scores(df[sc.column], y.to_numpy(), chal_scores, champ_scores, metric, higher, sc)
+        slices += slice_scores(df[sc.column], y.to_numpy(), chal_scores, champ_scores, metric, higher, sc.column)
     baselines = {}
     for name, version in baseline_versions.items():
         if version is None:

@@ -7,6 +7,7 @@ import pandas as pd
 
 from ctpipeline.adapters.mlflow import ModelRef
 from ctpipeline.core.models import DEFAULTS
+from ctpipeline.core.policy import Decision
 from ctpipeline.core.report import decision_markdown
 from ctpipeline.core.results import Evaluation, Monitoring, Trained
 from ctpipeline.steps.context import Pipeline
@@ -53,7 +54,7 @@ def log_monitoring(p: Pipeline, run_id: str, mon: Monitoring, batch_ordinal: int
                                        "retrain": float(mon.decision.retrain)}, step=batch_ordinal)
 
 
-def log_training(p: Pipeline, run_id: str, trained: Trained, ev: Evaluation) -> None:
+def log_training(p: Pipeline, run_id: str, trained: Trained, ev: Evaluation, decision: Decision) -> None:
     """Params, metrics (back-test windows as steps, for the MLflow compare view) and plots."""
     cfg, t = p.cfg, p.tracking
     t.log_params(run_id, {"model_type": cfg.model.type, "model_device": cfg.model.device,
@@ -73,18 +74,18 @@ def log_training(p: Pipeline, run_id: str, trained: Trained, ev: Evaluation) -> 
     for w in bt.windows:
         t.log_metrics(run_id, {f"backtest_challenger_{m}": w.challenger, f"backtest_champion_{m}": w.champion},
                       step=w.index)
-    log_plots(p, run_id, ev)
+    log_plots(p, run_id, ev, decision)
 
 
-def log_plots(p: Pipeline, run_id: str, ev: Evaluation) -> None:
+def log_plots(p: Pipeline, run_id: str, ev: Evaluation, decision: Decision) -> None:
     from ctpipeline import plots
 
     label = f"champion v{ev.champion_version}" if ev.champion_version else "champion"
     figs = {"plots/challenger_vs_champion.png": plots.comparison_plot(
         p.cfg.target.task, ev.metric, ev.y, ev.challenger_scores, ev.champion_scores, ("challenger", label)),
         "plots/backtest_windows.png": plots.backtest_plot(ev.backtest, label)}
-    if ev.slices:
-        figs["plots/slices.png"] = plots.slices_plot(ev.slices, ev.metric)
+    if decision.slices:
+        figs["plots/slices.png"] = plots.slices_plot(decision.slices, ev.metric)
     for name, fig in figs.items():
         p.tracking.log_figure(run_id, fig, name)
         plots.close(fig)
