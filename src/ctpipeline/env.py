@@ -36,18 +36,26 @@ def configure_environment(paths: StatePaths) -> None:
     paths.root.mkdir(parents=True, exist_ok=True)
 
 
+class ConsoleHandler(logging.StreamHandler):
+    """Prints `ctpipeline` log lines for commands that run no flow."""
+
+
 def configure_logging(verbose: bool = False) -> None:
-    """Console logging for the `ctpipeline` logger.
+    """Console logging for the `ctpipeline` logger; safe to call again (each line is printed once).
 
     Commands that run flows leave the console to Prefect: `PREFECT_LOGGING_EXTRA_LOGGERS=ctpipeline`
     makes Prefect attach its own handlers (console and API, so the lines also show in the Prefect UI)
-    to our logger when it sets up logging. Until then, this handler prints our lines.
+    to our logger when it sets up logging. Until then, and for commands without flows, ours prints them;
+    once Prefect's are there, ours is removed (`ctp demo` lands data, then replays).
     """
-    level = logging.DEBUG if verbose else logging.INFO
     logger = logging.getLogger("ctpipeline")
-    logger.setLevel(level)
-    if not logger.handlers:  # Prefect's handlers, when it has set up logging, print our lines
-        handler = logging.StreamHandler()
+    logger.setLevel(logging.DEBUG if verbose else logging.INFO)
+    ours = [h for h in logger.handlers if isinstance(h, ConsoleHandler)]
+    if len(ours) < len(logger.handlers):  # Prefect's handlers print our lines
+        for h in ours:
+            logger.removeHandler(h)
+    elif not ours:
+        handler = ConsoleHandler()
         handler.setFormatter(logging.Formatter("%(asctime)s | %(levelname)-7s | %(name)s - %(message)s", "%H:%M:%S"))
         logger.addHandler(handler)
     for noisy in ("alembic", "urllib3", "git", "mlflow.store.db.utils", "great_expectations", "httpx", "matplotlib"):

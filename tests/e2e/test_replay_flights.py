@@ -22,7 +22,7 @@ def ctp(*args) -> tuple[int, str]:
     return rc, buf.getvalue()
 
 
-def test_replay_real_months_then_quarantine_bad_months(prefect_server, flights_pipeline):
+def test_replay_real_months_then_quarantine_bad_months(prefect_server, flights_pipeline, capfd):
     cfg, state = flights_pipeline
     common = ("--config", str(cfg), "--state-dir", str(state))
     assert ctp("land", *common)[0] == 0
@@ -33,6 +33,9 @@ def test_replay_real_months_then_quarantine_bad_months(prefect_server, flights_p
     rc, out = ctp("replay", *common, "--batches", "3")
     assert rc == 0
     assert "[3/3] batch 2013-03" in out
+    logged = capfd.readouterr().err  # land, then replay, in one process: each log line is printed once
+    for month in ("2013-01", "2013-02", "2013-03"):
+        assert logged.count(f"batch {month}: quality gate PASSED") == 1, logged
     assert "champion after" in out  # the final table
     champion = p.registry.champion()
     assert champion is not None
