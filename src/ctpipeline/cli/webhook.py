@@ -12,52 +12,41 @@ Each sets ``func`` to a function ``(args) -> int``; ``cli.build_parser`` calls `
 from __future__ import annotations
 
 import json
-import os
 import sys
-
-from ctpipeline.errors import CtpError
 
 DEFAULT_WEBHOOK_CONFIG = "configs/webhook.yaml"
 DEFAULT_URL = "http://127.0.0.1:8787/alerts"
 
 
-def _environment(args, prefect: bool = False) -> None:
-    """The same process set-up as every `ctp` command (environment defaults, then logging)."""
-    from ctpipeline.cli.common import setup_process
-
-    setup_process(args, flows=prefect)
-
-
 def cmd_webhook_serve(args) -> int:
-    from ctpipeline.webhook.app import PrefectLauncher, create_app, load_webhook_settings
+    from ctpipeline.adapters.prefect.launcher import PrefectLauncher
+    from ctpipeline.cli.common import setup_process
+    from ctpipeline.webhook.app import create_app, serve
+    from ctpipeline.webhook.settings import load_webhook_settings
 
-    _environment(args)
+    setup_process(args)
     settings = load_webhook_settings(args.config)
     host = args.host or settings.host
     port = args.port or settings.port
     app = create_app(settings, PrefectLauncher())  # both fail early: secret unset, PREFECT_API_URL unset
-    import uvicorn
-
     print(f"webhook receiver on http://{host}:{port}/alerts for {', '.join(sorted(settings.models))} "
           f"(state {settings.state_path})", flush=True)
-    uvicorn.run(app, host=host, port=port, log_level="debug" if args.verbose else "info", workers=1)
+    serve(app, host, port, verbose=args.verbose)
     return 0
 
 
 def cmd_webhook_send(args) -> int:
     import httpx
 
-    from ctpipeline.webhook.app import signed_headers
+    from ctpipeline.webhook.auth import read_secret, signed_headers
 
-    secret = os.environ.get(args.secret_env, "")
-    if not secret:
-        raise CtpError(f"environment variable {args.secret_env} (the webhook's HMAC secret) is not set or empty")
+    secret = read_secret(args.secret_env)
     payload = {"model": args.model, "reason": args.reason, "status": args.status}
     if args.dedupe_key:
         payload["dedupe_key"] = args.dedupe_key
     body = json.dumps(payload).encode()
     try:
-        resp = httpx.post(args.url, content=body, headers=signed_headers(secret.encode(), body), timeout=args.timeout)
+        resp = httpx.post(args.url, content=body, headers=signed_headers(secret, body), timeout=args.timeout)
     except httpx.HTTPError as exc:
         print(f"error: could not reach {args.url}: {exc}", file=sys.stderr)
         return 1
@@ -71,8 +60,9 @@ def cmd_webhook_send(args) -> int:
 
 def cmd_serve(args) -> int:
     from ctpipeline.adapters.prefect.orchestration import serve_deployments
+    from ctpipeline.cli.common import setup_process
 
-    _environment(args, prefect=True)
+    setup_process(args, flows=True)
     try:
         serve_deployments(args.config, args.state_dir, args.cron, limit=args.limit)
     except KeyboardInterrupt:
@@ -107,7 +97,8 @@ def add_commands(subparsers) -> None:
     sv = subparsers.add_parser("serve", help="serve one deployment per pipeline config with Prefect (blocks)")
     sv.add_argument("--config", "-c", action="append", required=True, metavar="FILE",
                     help="pipeline YAML; repeat for several pipelines")
-    sv.add_argument("--cron", help="cron schedule for every served pipeline, e.g. '0 6 * * *' (default: each YAML's triggers.schedule)")
+    sv.add_argument("--cron", help="cron schedule for every served pipeline, e.g. '0 6 * * *' "
+                                   "(default: each YAML's triggers.schedule)")
     sv.add_argument("--limit", type=int, help="at most this many flow runs at once in this process")
     sv.add_argument("--state-dir", help="embedded state folder (default: $CTP_HOME or .ctp)")
     sv.add_argument("--verbose", "-v", action="store_true", help="debug logging")
