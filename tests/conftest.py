@@ -249,3 +249,157 @@ def small_pipeline(tmp_path):
 def flights_pipeline(tmp_path):
     """(config path, state dir) for the real nycflights13 months."""
     return write_pipeline_config(tmp_path), tmp_path / "state"
+
+
+# --------------------------------------------------------------------------- webhook receiver helpers
+# For tests/unit/webhook and tests/integration/webhook: ``from conftest import WEBHOOK_SECRET, post_alert, ...``;
+# the fixtures webhook_clock, webhook_launcher, webhook_app and webhook_client build a receiver on tmp_path.
+
+import asyncio  # noqa: E402
+import json  # noqa: E402
+import socket  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
+
+WEBHOOK_SECRET = b"unit-test-secret-0123456789abcdef"
+WEBHOOK_T0 = 1_750_000_000.0
+WEBHOOK_MODELS = {"flights-delay": "continuous-training/flights-delay", "churn": "continuous-training/churn"}
+GENERIC_ALERT = {"model": "flights-delay", "reason": "drift share 0.4 > 0.3", "status": "firing",
+                 "dedupe_key": "drift-1"}
+
+
+class Clock:
+    """A settable clock for the receiver's ``now``."""
+
+    def __init__(self, t: float = WEBHOOK_T0):
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+
+class FakeLauncher:
+    """Records launches; can fail on demand; sleeps a little so that concurrent requests overlap."""
+
+    def __init__(self, delay: float = 0.0):
+        self.calls: list = []  # (model, deployment, Alert)
+        self.fail: Exception | None = None
+        self.delay = delay
+        self._lock = threading.Lock()
+
+    def launch(self, model: str, deployment: str, alert) -> str:
+        if self.delay:
+            time.sleep(self.delay)
+        if self.fail is not None:
+            raise self.fail
+        with self._lock:
+            self.calls.append((model, deployment, alert))
+            return f"run-{len(self.calls)}"
+
+
+def make_webhook_settings(tmp_path: Path, **kw):
+    from ctpipeline.webhook.settings import WebhookSettings
+
+    return WebhookSettings(models=WEBHOOK_MODELS, state_path=str(tmp_path / "webhook.db"), **kw)
+
+
+def body_of(payload) -> bytes:
+    return json.dumps(payload).encode()
+
+
+def post_alert(client, payload=None, *, body: bytes | None = None, ts: float | None = None,
+               secret: bytes = WEBHOOK_SECRET, headers: dict | None = None):
+    """POST `payload` (or raw `body`) to /alerts, signed at `ts` (default WEBHOOK_T0); a header set to None in
+    `headers` is left out."""
+    from ctpipeline.webhook.auth import signed_headers
+
+    body = body_of(payload) if body is None else body
+    h = signed_headers(secret, body, timestamp=int(WEBHOOK_T0 if ts is None else ts))
+    h.update(headers or {})
+    h = {k: v for k, v in h.items() if v is not None}
+    return client.post("/alerts", content=body, headers=h)
+
+
+def alertmanager_payload(status="firing", model="flights-delay", fingerprint="1a30ba71cca2921f",
+                         starts="2026-02-06T13:08:45.828Z"):
+    return {
+        "receiver": "ctp", "status": status, "version": "4", "truncatedAlerts": 0,
+        "groupKey": '{}/{severity="critical"}:{alertname="ModelDrift"}',
+        "groupLabels": {"alertname": "ModelDrift"},
+        "commonLabels": {"alertname": "ModelDrift", "severity": "critical"},
+        "commonAnnotations": {}, "externalURL": "http://alertmanager.example:9093",
+        "alerts": [{
+            "status": status,
+            "labels": {"alertname": "ModelDrift", "model": model, "severity": "critical"},
+            "annotations": {"summary": "prediction drift above threshold", "description": "share 0.42"},
+            "startsAt": starts, "endsAt": "0001-01-01T00:00:00Z",
+            "generatorURL": "http://prometheus.example:9090/graph?g0.expr=drift", "fingerprint": fingerprint,
+        }],
+    }
+
+
+def grafana_payload(status="firing", pipeline="churn", fingerprint="c6eadffa33fcdf37"):
+    return {
+        "receiver": "ctp", "status": status, "orgId": 1, "version": "1", "truncatedAlerts": 0,
+        "groupKey": '{}:{alertname="Churn AUC drop"}', "groupLabels": {"alertname": "Churn AUC drop"},
+        "commonLabels": {"alertname": "Churn AUC drop"}, "commonAnnotations": {},
+        "externalURL": "https://grafana.example/", "title": f"[{status.upper()}:1] Churn AUC drop",
+        "state": "alerting" if status == "firing" else "ok", "message": "AUC fell below 0.7",
+        "alerts": [{
+            "status": status, "labels": {"alertname": "Churn AUC drop", "pipeline": pipeline},
+            "annotations": {"description": "AUC 0.66 on the last labelled batch"},
+            "startsAt": "2026-03-01T09:51:03.157076+02:00", "endsAt": "0001-01-01T00:00:00Z",
+            "generatorURL": "https://grafana.example/alerting/1afz29v7z/edit", "fingerprint": fingerprint,
+            "silenceURL": "https://grafana.example/alerting/silence/new", "dashboardURL": "", "panelURL": "",
+            "values": {"B": 0.66, "C": 1},
+        }],
+    }
+
+
+def asgi_post(app, headers: list[tuple[bytes, bytes]], chunks: list[bytes]) -> tuple[int, bytes]:
+    """Drive the ASGI app directly: full control over Content-Length and chunking."""
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+             "path": "/alerts", "raw_path": b"/alerts", "query_string": b"", "root_path": "", "headers": headers,
+             "client": ("127.0.0.1", 12345), "server": ("127.0.0.1", 8787)}
+    messages = [{"type": "http.request", "body": c, "more_body": i < len(chunks) - 1} for i, c in enumerate(chunks)]
+    sent: list[dict] = []
+
+    async def receive():
+        return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+    async def send(message):
+        sent.append(message)
+
+    asyncio.run(app(scope, receive, send))
+    status = next(m["status"] for m in sent if m["type"] == "http.response.start")
+    return status, b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def webhook_clock():
+    return Clock()
+
+
+@pytest.fixture
+def webhook_launcher():
+    return FakeLauncher()
+
+
+@pytest.fixture
+def webhook_app(tmp_path, webhook_launcher, webhook_clock):
+    from ctpipeline.webhook.app import create_app
+
+    return create_app(make_webhook_settings(tmp_path), webhook_launcher, now=webhook_clock, secret=WEBHOOK_SECRET)
+
+
+@pytest.fixture
+def webhook_client(webhook_app):
+    from fastapi.testclient import TestClient
+
+    return TestClient(webhook_app)

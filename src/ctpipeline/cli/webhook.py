@@ -11,52 +11,41 @@ Each sets ``func`` to a function ``(args) -> int``; ``cli.build_parser`` calls `
 from __future__ import annotations
 
 import json
-import os
 import sys
-
-from ctpipeline.errors import CtpError
 
 DEFAULT_WEBHOOK_CONFIG = "configs/webhook.yaml"
 DEFAULT_URL = "http://127.0.0.1:8787/alerts"
 
 
-def _environment(args, prefect: bool = False) -> None:
-    """The same process set-up as every `ctp` command (environment defaults, then logging)."""
-    from ctpipeline.cli.common import setup_process
-
-    setup_process(args, flows=prefect)
-
-
 def cmd_webhook_serve(args) -> int:
-    from ctpipeline.webhook.app import PrefectLauncher, create_app, load_webhook_settings
+    from ctpipeline.adapters.prefect.launcher import PrefectLauncher
+    from ctpipeline.cli.common import setup_process
+    from ctpipeline.webhook.app import create_app, serve
+    from ctpipeline.webhook.settings import load_webhook_settings
 
-    _environment(args)
+    setup_process(args)
     settings = load_webhook_settings(args.config)
     host = args.host or settings.host
     port = args.port or settings.port
     app = create_app(settings, PrefectLauncher())  # both fail early: secret unset, PREFECT_API_URL unset
-    import uvicorn
-
     print(f"webhook receiver on http://{host}:{port}/alerts for {', '.join(sorted(settings.models))} "
           f"(state {settings.state_path})", flush=True)
-    uvicorn.run(app, host=host, port=port, log_level="debug" if args.verbose else "info", workers=1)
+    serve(app, host, port, verbose=args.verbose)
     return 0
 
 
 def cmd_webhook_send(args) -> int:
     import httpx
 
-    from ctpipeline.webhook.app import signed_headers
+    from ctpipeline.webhook.auth import read_secret, signed_headers
 
-    secret = os.environ.get(args.secret_env, "")
-    if not secret:
-        raise CtpError(f"environment variable {args.secret_env} (the webhook's HMAC secret) is not set or empty")
+    secret = read_secret(args.secret_env)
     payload = {"model": args.model, "reason": args.reason, "status": args.status}
     if args.dedupe_key:
         payload["dedupe_key"] = args.dedupe_key
     body = json.dumps(payload).encode()
     try:
-        resp = httpx.post(args.url, content=body, headers=signed_headers(secret.encode(), body), timeout=args.timeout)
+        resp = httpx.post(args.url, content=body, headers=signed_headers(secret, body), timeout=args.timeout)
     except httpx.HTTPError as exc:
         print(f"error: could not reach {args.url}: {exc}", file=sys.stderr)
         return 1

@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -31,22 +30,20 @@ import httpx
 import pytest
 import yaml
 
+from conftest import ROOT, free_port
+from ctpipeline.adapters.prefect.launcher import LaunchError, PrefectLauncher
 from ctpipeline.core import data
 from ctpipeline.store import landing
 from ctpipeline.steps.context import Pipeline
-from ctpipeline.webhook.app import Alert, LaunchError, PrefectLauncher, WebhookSettings, create_app, signed_headers
+from ctpipeline.webhook.app import create_app
+from ctpipeline.webhook.auth import signed_headers
+from ctpipeline.webhook.payloads import Alert
+from ctpipeline.webhook.settings import WebhookSettings
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
 SECRET = b"integration-test-secret-5f1d2c"
 RUN_TIMEOUT_S = 150
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _tail(path: Path, n: int = 60) -> str:
@@ -92,7 +89,7 @@ def serve_process(cfg_path: Path, state: Path, api_url: str, workdir: Path):
 def uvicorn_app(app):
     import uvicorn
 
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
     thread = threading.Thread(target=server.run, name="webhook-uvicorn", daemon=True)
     thread.start()
@@ -235,7 +232,7 @@ def test_launcher_reports_unreachable_prefect_and_missing_deployment(prefect_ser
     alert = Alert(model="m", status="firing", dedupe_key="generic:x", reason="r", labels={}, source="generic")
     t0 = time.monotonic()
     with pytest.raises(LaunchError, match="unavailable"):
-        PrefectLauncher(api_url=f"http://127.0.0.1:{_free_port()}/api").launch("m", "continuous-training/m", alert)
+        PrefectLauncher(api_url=f"http://127.0.0.1:{free_port()}/api").launch("m", "continuous-training/m", alert)
     assert time.monotonic() - t0 < 15  # a refused connection fails fast: no retry storm while an alert waits
     with pytest.raises(LaunchError, match="not found"):
         PrefectLauncher(api_url=PREFECT_API_URL.value()).launch("m", "continuous-training/no-such-deployment", alert)
@@ -244,7 +241,7 @@ def test_launcher_reports_unreachable_prefect_and_missing_deployment(prefect_ser
 def test_training_slot_is_strict_and_holds_one_run_per_model(prefect_server):
     from prefect.concurrency._asyncio import ConcurrencySlotAcquisitionError
 
-    from ctpipeline.adapters.prefect.orchestration import ensure_concurrency_limit, slot_name, training_slot
+    from ctpipeline.adapters.prefect.concurrency import ensure_concurrency_limit, slot_name, training_slot
 
     # strict: a missing limit is an error, not a silent no-op
     with pytest.raises(ConcurrencySlotAcquisitionError, match="must be created"):

@@ -1,0 +1,81 @@
+"""The webhook receiver's admission rule: may this alert start a run now? Pure: no SQLite, no HTTP, no clock.
+
+For a firing alert of a known model, in this order:
+
+1. **dedupe**: the alert's ``(model, dedupe key)`` started a run less than ``dedupe_window_minutes`` ago:
+   ``duplicate``. The window starts at that launch; copies that arrive later do not extend it.
+2. **cooldown**: the model started any run less than ``cooldown_minutes`` ago: ``cooldown``.
+3. otherwise ``launch``.
+
+The caller reads the facts (the last launch for the key and for the model) and records a launch; this module
+only decides. :func:`reuses_launch_id` is the companion rule for retries: a launch id stored before a launch
+that failed is reused while it is recent, so a retry cannot create a second flow run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Verdict = Literal["launch", "duplicate", "cooldown"]
+
+# a launch id stored before a failed launch is reused for at least this long, whatever the dedupe window
+MIN_LAUNCH_ID_REUSE_SECONDS = 60.0
+
+
+@dataclass(frozen=True)
+class LastLaunch:
+    """When a run was last started (Unix seconds), and which run it was."""
+
+    at: float
+    flow_run_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Admission:
+    """The decision for one alert.
+
+    ``verdict`` is ``launch``, ``duplicate`` or ``cooldown``; for the last two, ``flow_run_id`` and
+    ``age_seconds`` describe the earlier run that turns the alert away.
+    """
+
+    accepted: bool
+    reason: str
+    verdict: Verdict
+    flow_run_id: str | None = None
+    age_seconds: float | None = None
+
+
+def admit(*, model: str, dedupe_key: str, now: float, last_for_key: LastLaunch | None,
+          last_for_model: LastLaunch | None, dedupe_window_minutes: float, cooldown_minutes: float) -> Admission:
+    """Apply the dedupe window, then the per-model cooldown.
+
+    ``last_for_key``: the last run started by this ``(model, dedupe_key)``; ``last_for_model``: the last run
+    started for ``model`` by any alert; ``None`` when there was none.
+    """
+    if last_for_key is not None:
+        age = now - last_for_key.at
+        if age < dedupe_window_minutes * 60:
+            return Admission(False, f"duplicate: this alert started run {last_for_key.flow_run_id} "
+                                    f"{age / 60:.1f} min ago (dedupe window {dedupe_window_minutes:g} min)",
+                             "duplicate", last_for_key.flow_run_id, age)
+    if last_for_model is not None:
+        age = now - last_for_model.at
+        if age < cooldown_minutes * 60:
+            return Admission(False, f"cooldown: {model} started run {last_for_model.flow_run_id} "
+                                    f"{age / 60:.1f} min ago (cooldown {cooldown_minutes:g} min)",
+                             "cooldown", last_for_model.flow_run_id, age)
+    if last_for_key is not None:
+        why = f"dedupe window for {dedupe_key} over"
+    elif last_for_model is not None:
+        why = f"new alert {dedupe_key}, cooldown of {model} over"
+    else:
+        why = f"first alert for {model}"
+    return Admission(True, why, "launch")
+
+
+def reuses_launch_id(now: float, pending_since: float | None, dedupe_window_minutes: float) -> bool:
+    """Whether a launch id stored at ``pending_since`` (``None``: none stored) is still the one to use."""
+    if pending_since is None:
+        return False
+    return now - pending_since < max(dedupe_window_minutes * 60, MIN_LAUNCH_ID_REUSE_SECONDS)
