@@ -9,7 +9,7 @@ from ctpipeline.cli.main import main
 from ctpipeline.config.schema import json_schema, load_config, parse_config
 from ctpipeline.errors import ConfigError
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 FLIGHTS = ROOT / "configs" / "flights.yaml"
 
 
