@@ -73,7 +73,7 @@ class Pipeline:
     @property
     def tracking_uri(self) -> str:
         """`mlflow.tracking_uri` from the YAML, else $MLFLOW_TRACKING_URI, else SQLite in the state folder."""
-        from ctpipeline.adapters.mlflow.registry import sqlite_tracking_uri
+        from ctpipeline.adapters.mlflow import sqlite_tracking_uri
 
         if self.embedded:
             return sqlite_tracking_uri(self.paths.mlflow_db)
@@ -81,7 +81,7 @@ class Pipeline:
 
     @cached_property
     def registry(self):
-        from ctpipeline.adapters.mlflow.registry import ModelRegistry, file_artifact_location
+        from ctpipeline.adapters.mlflow import ModelRegistry, file_artifact_location
 
         artifact_location = None
         if self.embedded:
@@ -519,7 +519,7 @@ def register_challenger(p: Pipeline, run_id: str, trained: Trained, ev: Evaluati
                         batch: data_mod.Batch):
     """Log the model, register it as a new version and point the `challenger` alias at it."""
     from ctpipeline.core.models import requirements_for
-    from ctpipeline.adapters.mlflow.registry import installed_requirements
+    from ctpipeline.adapters.mlflow import installed_requirements
 
     reg = p.registry
     bt = ev.backtest
