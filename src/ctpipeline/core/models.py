@@ -21,7 +21,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "ridge": {"alpha": 1.0},
 }
 
-# Distributions a logged model needs at load time (pip_requirements; see registry.installed_requirements).
+# Distributions a logged model needs at load time (pip_requirements; see adapters.mlflow.installed_requirements).
 REQUIREMENTS: dict[str, list[str]] = {
     "xgboost": ["scikit-learn", "xgboost-cpu", "xgboost", "pandas", "numpy"],
     "hist_gradient_boosting": ["scikit-learn", "pandas", "numpy"],
