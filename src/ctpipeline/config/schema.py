@@ -231,7 +231,7 @@ class QualityConfig(_Model):
 
 
 def _drift_config():
-    from ctpipeline.adapters.evidently import DriftConfig
+    from ctpipeline.core.drift import DriftConfig
 
     return DriftConfig
 

@@ -1,4 +1,7 @@
-"""The Evidently drift adapter (ctpipeline.adapters.evidently) run for real on generated flights-like data."""
+"""The Evidently drift adapter (ctpipeline.adapters.evidently) run for real on generated flights-like data.
+
+The pure plan (kinds, sampling, method by sample size) is unit-tested in tests/unit/core/test_drift_plan.py.
+"""
 
 from __future__ import annotations
 
@@ -11,14 +14,8 @@ import pytest
 from pydantic import ValidationError
 
 from conftest import make_flights_like
-from ctpipeline.adapters.evidently import (
-    CATEGORICAL_METHODS,
-    DISTANCE_METHODS,
-    NUMERIC_METHODS,
-    DriftConfig,
-    DriftResult,
-    detect_drift,
-)
+from ctpipeline.adapters.evidently import detect_drift
+from ctpipeline.core.drift import CATEGORICAL_METHODS, DISTANCE_METHODS, NUMERIC_METHODS, DriftConfig, DriftResult
 from ctpipeline.errors import DataError
 
 pytestmark = pytest.mark.integration
