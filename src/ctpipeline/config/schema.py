@@ -118,7 +118,7 @@ class QualityConfig(Section):
 
 
 def _drift_config():
-    from ctpipeline.adapters.evidently import DriftConfig
+    from ctpipeline.core.drift import DriftConfig
 
     return DriftConfig
 

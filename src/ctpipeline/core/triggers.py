@@ -112,10 +112,9 @@ class TriggerConfig(BaseModel):
     @field_validator("drifted_features")
     @classmethod
     def _features(cls, v: list[str]) -> list[str]:
-        dupes = sorted({c for c in v if v.count(c) > 1})
-        if dupes:
-            raise ValueError(f"features listed more than once: {dupes}")
-        return v
+        from ctpipeline.core.validators import no_duplicates
+
+        return no_duplicates(v, "features")
 
     @field_validator("schedule")
     @classmethod

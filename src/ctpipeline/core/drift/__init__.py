@@ -1,0 +1,28 @@
+"""Data drift, the pure part: the config, the result types and the method plan (no Evidently here).
+
+* :mod:`.config`: :class:`DriftConfig` (the ``drift:`` section) and the Evidently method names it accepts;
+* :mod:`.result`: :class:`ColumnDrift` and :class:`DriftResult`, frozen and JSON-ready;
+* :mod:`.plan`: :func:`plan_drift`, which columns are compared, as what, on which sampled rows and
+  with which method and threshold (see its module doc for the rule).
+
+``ctpipeline.adapters.evidently.detect_drift`` runs a plan through Evidently.
+"""
+
+from ctpipeline.core.drift.config import CATEGORICAL_METHODS, DISTANCE_METHODS, NUMERIC_METHODS, DriftConfig
+from ctpipeline.core.drift.plan import (
+    LOW_CARDINALITY,
+    SMALL_SAMPLE,
+    DriftPlan,
+    PlannedColumn,
+    choose_method,
+    column_kinds,
+    plan_drift,
+    sample_positions,
+)
+from ctpipeline.core.drift.result import ColumnDrift, DriftResult
+
+__all__ = [
+    "CATEGORICAL_METHODS", "DISTANCE_METHODS", "LOW_CARDINALITY", "NUMERIC_METHODS", "SMALL_SAMPLE",
+    "ColumnDrift", "DriftConfig", "DriftPlan", "DriftResult", "PlannedColumn", "choose_method", "column_kinds",
+    "plan_drift", "sample_positions",
+]
