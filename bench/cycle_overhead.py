@@ -37,11 +37,11 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
 
-    from ctpipeline.core import data
     from ctpipeline.adapters import gx as quality
-    from ctpipeline.core.backtest import run_backtest, slice_scores
-    from ctpipeline.config.schema import load_config
     from ctpipeline.adapters.evidently import detect_drift
+    from ctpipeline.config.schema import load_config
+    from ctpipeline.core import data
+    from ctpipeline.core.backtest import run_backtest, slice_scores
     from ctpipeline.core.evaluation import metric_value, predict_for_metric
     from ctpipeline.core.models import build_model
 
@@ -73,10 +73,12 @@ def main() -> None:
     steps = {
         "baseline: fit + score": baseline,
         "quality gate (GX)": lambda: quality.validate(batches[names[4]], cfg.suite_path),
-        "drift (Evidently, no HTML)": lambda: detect_drift(train_df, new, cfg.features.numeric,
-                                                            cfg.features.categorical, drift_no_html),
-        "drift (Evidently, HTML)": lambda: detect_drift(train_df, new, cfg.features.numeric,
-                                                         cfg.features.categorical, cfg.drift),
+        "drift (Evidently, no HTML)": lambda: detect_drift(
+            train_df, new, cfg.features.numeric, cfg.features.categorical, drift_no_html
+        ),
+        "drift (Evidently, HTML)": lambda: detect_drift(
+            train_df, new, cfg.features.numeric, cfg.features.categorical, cfg.drift
+        ),
         f"back-test ({cfg.backtest.bootstrap} resamples + slices)": backtest,
     }
     results = {name: measure(fn, args.repeat) for name, fn in steps.items()}

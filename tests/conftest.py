@@ -15,29 +15,80 @@ LOCAL_TZ = "America/New_York"
 
 # The 16 carriers flying from NYC in 2013: (share of flights, extra chance of a late departure)
 CARRIERS: dict[str, tuple[float, float]] = {
-    "UA": (0.174, 0.02), "B6": (0.162, 0.06), "EV": (0.162, 0.12), "DL": (0.143, -0.04),
-    "AA": (0.098, -0.02), "MQ": (0.078, 0.06), "US": (0.061, -0.06), "9E": (0.054, 0.05),
-    "WN": (0.036, 0.08), "VX": (0.015, 0.00), "FL": (0.010, 0.12), "AS": (0.002, -0.08),
-    "F9": (0.002, 0.15), "YV": (0.002, 0.10), "HA": (0.001, -0.10), "OO": (0.001, 0.05),
+    "UA": (0.174, 0.02),
+    "B6": (0.162, 0.06),
+    "EV": (0.162, 0.12),
+    "DL": (0.143, -0.04),
+    "AA": (0.098, -0.02),
+    "MQ": (0.078, 0.06),
+    "US": (0.061, -0.06),
+    "9E": (0.054, 0.05),
+    "WN": (0.036, 0.08),
+    "VX": (0.015, 0.00),
+    "FL": (0.010, 0.12),
+    "AS": (0.002, -0.08),
+    "F9": (0.002, 0.15),
+    "YV": (0.002, 0.10),
+    "HA": (0.001, -0.10),
+    "OO": (0.001, 0.05),
 }
 ORIGINS: dict[str, tuple[float, int]] = {"EWR": (0.36, -10), "JFK": (0.33, 10), "LGA": (0.31, 0)}
 # destination -> (share, great-circle miles from NYC)
 DESTS: dict[str, tuple[float, int]] = {
-    "ATL": (0.10, 760), "ORD": (0.10, 733), "LAX": (0.09, 2475), "BOS": (0.09, 187),
-    "MCO": (0.08, 950), "CLT": (0.07, 544), "SFO": (0.07, 2586), "FLL": (0.06, 1069),
-    "MIA": (0.06, 1089), "DCA": (0.05, 214), "DTW": (0.05, 502), "DFW": (0.04, 1372),
-    "RDU": (0.03, 427), "IAH": (0.03, 1416), "DEN": (0.02, 1620), "MSP": (0.02, 1020),
-    "SEA": (0.02, 2422), "PHX": (0.01, 2153), "HNL": (0.005, 4983), "BUF": (0.005, 301),
+    "ATL": (0.10, 760),
+    "ORD": (0.10, 733),
+    "LAX": (0.09, 2475),
+    "BOS": (0.09, 187),
+    "MCO": (0.08, 950),
+    "CLT": (0.07, 544),
+    "SFO": (0.07, 2586),
+    "FLL": (0.06, 1069),
+    "MIA": (0.06, 1089),
+    "DCA": (0.05, 214),
+    "DTW": (0.05, 502),
+    "DFW": (0.04, 1372),
+    "RDU": (0.03, 427),
+    "IAH": (0.03, 1416),
+    "DEN": (0.02, 1620),
+    "MSP": (0.02, 1020),
+    "SEA": (0.02, 2422),
+    "PHX": (0.01, 2153),
+    "HNL": (0.005, 4983),
+    "BUF": (0.005, 301),
 }
 # scheduled departure hours (local): none between midnight and 5 am, busiest mornings/evenings
 _HOURS = np.arange(5, 24)
 _HOUR_WEIGHTS = np.array([4, 9, 9, 8, 6, 6, 6, 6, 6, 6, 7, 7, 7, 6, 5, 3, 2, 1, 1], dtype=float)
 
 COLUMNS = [
-    "year", "month", "day", "dep_time", "sched_dep_time", "dep_delay", "arr_time",
-    "sched_arr_time", "arr_delay", "carrier", "flight", "tailnum", "origin", "dest", "air_time",
-    "distance", "hour", "minute", "time_hour", "temp", "dewp", "humid", "wind_dir", "wind_speed",
-    "wind_gust", "precip", "pressure", "visib",
+    "year",
+    "month",
+    "day",
+    "dep_time",
+    "sched_dep_time",
+    "dep_delay",
+    "arr_time",
+    "sched_arr_time",
+    "arr_delay",
+    "carrier",
+    "flight",
+    "tailnum",
+    "origin",
+    "dest",
+    "air_time",
+    "distance",
+    "hour",
+    "minute",
+    "time_hour",
+    "temp",
+    "dewp",
+    "humid",
+    "wind_dir",
+    "wind_speed",
+    "wind_gust",
+    "precip",
+    "pressure",
+    "visib",
 ]
 
 
@@ -69,20 +120,28 @@ def _weather(rng: np.random.Generator, hours_utc: pd.DatetimeIndex) -> pd.DataFr
         wind_speed = rng.gamma(3.0, 3.5, n)
         gusty = rng.random(n) < 0.22
         precip = np.where(rng.random(n) < 0.08, np.minimum(rng.exponential(0.05, n), 1.2), 0.0)
-        visib = np.where(precip > 0, rng.uniform(0.25, 10, n), np.where(rng.random(n) < 0.08, rng.uniform(1, 10, n), 10.0))
-        frames.append(pd.DataFrame({
-            "origin": origin,
-            "time_hour": hours_utc,
-            "temp": np.round(temp, 2),
-            "dewp": np.round(dewp, 2),
-            "humid": np.round(humid, 2),
-            "wind_dir": np.where(rng.random(n) < 0.02, np.nan, rng.integers(0, 37, n) * 10.0),
-            "wind_speed": np.round(wind_speed, 5),
-            "wind_gust": np.where(gusty, np.round(np.maximum(wind_speed + rng.gamma(3.0, 4.0, n), 16.11092), 5), np.nan),
-            "precip": np.round(precip, 2),
-            "pressure": np.where(rng.random(n) < 0.10, np.nan, np.round(rng.normal(1017.9, 7.5, n), 1)),
-            "visib": np.round(visib, 2),
-        }))
+        visib = np.where(
+            precip > 0, rng.uniform(0.25, 10, n), np.where(rng.random(n) < 0.08, rng.uniform(1, 10, n), 10.0)
+        )
+        frames.append(
+            pd.DataFrame(
+                {
+                    "origin": origin,
+                    "time_hour": hours_utc,
+                    "temp": np.round(temp, 2),
+                    "dewp": np.round(dewp, 2),
+                    "humid": np.round(humid, 2),
+                    "wind_dir": np.where(rng.random(n) < 0.02, np.nan, rng.integers(0, 37, n) * 10.0),
+                    "wind_speed": np.round(wind_speed, 5),
+                    "wind_gust": np.where(
+                        gusty, np.round(np.maximum(wind_speed + rng.gamma(3.0, 4.0, n), 16.11092), 5), np.nan
+                    ),
+                    "precip": np.round(precip, 2),
+                    "pressure": np.where(rng.random(n) < 0.10, np.nan, np.round(rng.normal(1017.9, 7.5, n), 1)),
+                    "visib": np.round(visib, 2),
+                }
+            )
+        )
     grid = pd.concat(frames, ignore_index=True)
     # a few hours have no observation at all: the left join then leaves the weather columns NaN
     return grid[rng.random(len(grid)) >= 0.005]
@@ -124,24 +183,30 @@ def make_flights_like(n_rows: int, seed: int = 0, start: str = "2013-01-01", mon
     block = np.round(distance / 7.5 + 25 + rng.normal(0, 5, n)).astype("int64")
     sched_arr_min = sched_dep_min + block
 
-    frame = pd.DataFrame({
-        "year": pd.DatetimeIndex(date).year.astype("int64"),
-        "month": pd.DatetimeIndex(date).month.astype("int64"),
-        "day": pd.DatetimeIndex(date).day.astype("int64"),
-        "sched_dep_time": _hhmm(sched_dep_min).astype("int64"),
-        "sched_arr_time": _hhmm(sched_arr_min).astype("int64"),
-        "carrier": carrier,
-        "flight": rng.integers(1, 6200, n).astype("int64"),
-        "origin": origin,
-        "dest": dest,
-        "distance": distance,
-        "hour": hour,
-        "minute": minute,
-        "time_hour": time_hour,
-    })
+    frame = pd.DataFrame(
+        {
+            "year": pd.DatetimeIndex(date).year.astype("int64"),
+            "month": pd.DatetimeIndex(date).month.astype("int64"),
+            "day": pd.DatetimeIndex(date).day.astype("int64"),
+            "sched_dep_time": _hhmm(sched_dep_min).astype("int64"),
+            "sched_arr_time": _hhmm(sched_arr_min).astype("int64"),
+            "carrier": carrier,
+            "flight": rng.integers(1, 6200, n).astype("int64"),
+            "origin": origin,
+            "dest": dest,
+            "distance": distance,
+            "hour": hour,
+            "minute": minute,
+            "time_hour": time_hour,
+        }
+    )
 
-    hours_utc = pd.date_range(time_hour.min().floor("D") - pd.Timedelta(days=1),
-                              time_hour.max().ceil("D") + pd.Timedelta(days=1), freq="h", tz="UTC")
+    hours_utc = pd.date_range(
+        time_hour.min().floor("D") - pd.Timedelta(days=1),
+        time_hour.max().ceil("D") + pd.Timedelta(days=1),
+        freq="h",
+        tz="UTC",
+    )
     frame = frame.merge(_weather(rng, hours_utc), on=["origin", "time_hour"], how="left", validate="many_to_one")
 
     # delays: a late departure is more likely late in the day, for some carriers and in bad weather
@@ -149,8 +214,11 @@ def make_flights_like(n_rows: int, seed: int = 0, start: str = "2013-01-01", mon
     visib = frame["visib"].fillna(10).to_numpy()
     wind = frame["wind_speed"].fillna(10).to_numpy()
     carrier_p = np.array([CARRIERS[c][1] for c in carrier])
-    p_late = np.clip(0.08 + 0.022 * (hour - 5) + carrier_p + 3.0 * precip + 0.02 * (10 - visib)
-                     + 0.01 * np.maximum(wind - 15, 0), 0.02, 0.9)
+    p_late = np.clip(
+        0.08 + 0.022 * (hour - 5) + carrier_p + 3.0 * precip + 0.02 * (10 - visib) + 0.01 * np.maximum(wind - 15, 0),
+        0.02,
+        0.9,
+    )
     late = rng.random(n) < p_late
     dep_delay = np.round(rng.normal(-4, 5, n) + late * rng.exponential(35 + 1.5 * (hour - 5), n))
     dep_delay = np.clip(dep_delay, -30, 900)
@@ -171,8 +239,13 @@ def make_flights_like(n_rows: int, seed: int = 0, start: str = "2013-01-01", mon
     dep_time[dep_time == 0] = 2400.0
     arr_time[arr_time == 0] = 2400.0
 
-    tail = np.array([f"N{a}{b}" for a, b in zip(rng.integers(100, 999, n), rng.choice(list("ABCDEFGHJKLMNPRSTUVWXYZ"), n))],
-                    dtype=object)
+    tail = np.array(
+        [
+            f"N{a}{b}"
+            for a, b in zip(rng.integers(100, 999, n), rng.choice(list("ABCDEFGHJKLMNPRSTUVWXYZ"), n), strict=True)
+        ],
+        dtype=object,
+    )
     tail[cancelled & (rng.random(n) < 0.3)] = np.nan
 
     frame["dep_time"] = dep_time
@@ -216,8 +289,9 @@ def flights_cfg():
 @pytest.fixture(scope="session")
 def prefect_server():
     """A real, temporary Prefect server (SQLite) for the whole session."""
-    os.environ.update({"PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1",
-                       "MLFLOW_DISABLE_TELEMETRY": "true"})
+    os.environ.update(
+        {"PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1", "MLFLOW_DISABLE_TELEMETRY": "true"}
+    )
     import prefect.main  # noqa: F401  (Prefect binds its console handler now, to the session's stderr)
     from prefect.testing.utilities import prefect_test_harness
 
@@ -241,8 +315,10 @@ def write_pipeline_config(tmp_path: Path, **overrides) -> Path:
 def small_pipeline(tmp_path):
     """(config path, state dir) for generated flights-like data."""
     # every batch trains: these tests are about training and promotion, the trigger rules have their own tests
-    return (write_pipeline_config(tmp_path, training={"min_train_rows": 500}, triggers={"every_batch": True}),
-            tmp_path / "state")
+    return (
+        write_pipeline_config(tmp_path, training={"min_train_rows": 500}, triggers={"every_batch": True}),
+        tmp_path / "state",
+    )
 
 
 @pytest.fixture
@@ -264,8 +340,12 @@ import time  # noqa: E402
 WEBHOOK_SECRET = b"unit-test-secret-0123456789abcdef"
 WEBHOOK_T0 = 1_750_000_000.0
 WEBHOOK_MODELS = {"flights-delay": "continuous-training/flights-delay", "churn": "continuous-training/churn"}
-GENERIC_ALERT = {"model": "flights-delay", "reason": "drift share 0.4 > 0.3", "status": "firing",
-                 "dedupe_key": "drift-1"}
+GENERIC_ALERT = {
+    "model": "flights-delay",
+    "reason": "drift share 0.4 > 0.3",
+    "status": "firing",
+    "dedupe_key": "drift-1",
+}
 
 
 class Clock:
@@ -307,8 +387,15 @@ def body_of(payload) -> bytes:
     return json.dumps(payload).encode()
 
 
-def post_alert(client, payload=None, *, body: bytes | None = None, ts: float | None = None,
-               secret: bytes = WEBHOOK_SECRET, headers: dict | None = None):
+def post_alert(
+    client,
+    payload=None,
+    *,
+    body: bytes | None = None,
+    ts: float | None = None,
+    secret: bytes = WEBHOOK_SECRET,
+    headers: dict | None = None,
+):
     """POST `payload` (or raw `body`) to /alerts, signed at `ts` (default WEBHOOK_T0); a header set to None in
     `headers` is left out."""
     from ctpipeline.webhook.auth import signed_headers
@@ -320,47 +407,82 @@ def post_alert(client, payload=None, *, body: bytes | None = None, ts: float | N
     return client.post("/alerts", content=body, headers=h)
 
 
-def alertmanager_payload(status="firing", model="flights-delay", fingerprint="1a30ba71cca2921f",
-                         starts="2026-02-06T13:08:45.828Z"):
+def alertmanager_payload(
+    status="firing", model="flights-delay", fingerprint="1a30ba71cca2921f", starts="2026-02-06T13:08:45.828Z"
+):
     return {
-        "receiver": "ctp", "status": status, "version": "4", "truncatedAlerts": 0,
+        "receiver": "ctp",
+        "status": status,
+        "version": "4",
+        "truncatedAlerts": 0,
         "groupKey": '{}/{severity="critical"}:{alertname="ModelDrift"}',
         "groupLabels": {"alertname": "ModelDrift"},
         "commonLabels": {"alertname": "ModelDrift", "severity": "critical"},
-        "commonAnnotations": {}, "externalURL": "http://alertmanager.example:9093",
-        "alerts": [{
-            "status": status,
-            "labels": {"alertname": "ModelDrift", "model": model, "severity": "critical"},
-            "annotations": {"summary": "prediction drift above threshold", "description": "share 0.42"},
-            "startsAt": starts, "endsAt": "0001-01-01T00:00:00Z",
-            "generatorURL": "http://prometheus.example:9090/graph?g0.expr=drift", "fingerprint": fingerprint,
-        }],
+        "commonAnnotations": {},
+        "externalURL": "http://alertmanager.example:9093",
+        "alerts": [
+            {
+                "status": status,
+                "labels": {"alertname": "ModelDrift", "model": model, "severity": "critical"},
+                "annotations": {"summary": "prediction drift above threshold", "description": "share 0.42"},
+                "startsAt": starts,
+                "endsAt": "0001-01-01T00:00:00Z",
+                "generatorURL": "http://prometheus.example:9090/graph?g0.expr=drift",
+                "fingerprint": fingerprint,
+            }
+        ],
     }
 
 
 def grafana_payload(status="firing", pipeline="churn", fingerprint="c6eadffa33fcdf37"):
     return {
-        "receiver": "ctp", "status": status, "orgId": 1, "version": "1", "truncatedAlerts": 0,
-        "groupKey": '{}:{alertname="Churn AUC drop"}', "groupLabels": {"alertname": "Churn AUC drop"},
-        "commonLabels": {"alertname": "Churn AUC drop"}, "commonAnnotations": {},
-        "externalURL": "https://grafana.example/", "title": f"[{status.upper()}:1] Churn AUC drop",
-        "state": "alerting" if status == "firing" else "ok", "message": "AUC fell below 0.7",
-        "alerts": [{
-            "status": status, "labels": {"alertname": "Churn AUC drop", "pipeline": pipeline},
-            "annotations": {"description": "AUC 0.66 on the last labelled batch"},
-            "startsAt": "2026-03-01T09:51:03.157076+02:00", "endsAt": "0001-01-01T00:00:00Z",
-            "generatorURL": "https://grafana.example/alerting/1afz29v7z/edit", "fingerprint": fingerprint,
-            "silenceURL": "https://grafana.example/alerting/silence/new", "dashboardURL": "", "panelURL": "",
-            "values": {"B": 0.66, "C": 1},
-        }],
+        "receiver": "ctp",
+        "status": status,
+        "orgId": 1,
+        "version": "1",
+        "truncatedAlerts": 0,
+        "groupKey": '{}:{alertname="Churn AUC drop"}',
+        "groupLabels": {"alertname": "Churn AUC drop"},
+        "commonLabels": {"alertname": "Churn AUC drop"},
+        "commonAnnotations": {},
+        "externalURL": "https://grafana.example/",
+        "title": f"[{status.upper()}:1] Churn AUC drop",
+        "state": "alerting" if status == "firing" else "ok",
+        "message": "AUC fell below 0.7",
+        "alerts": [
+            {
+                "status": status,
+                "labels": {"alertname": "Churn AUC drop", "pipeline": pipeline},
+                "annotations": {"description": "AUC 0.66 on the last labelled batch"},
+                "startsAt": "2026-03-01T09:51:03.157076+02:00",
+                "endsAt": "0001-01-01T00:00:00Z",
+                "generatorURL": "https://grafana.example/alerting/1afz29v7z/edit",
+                "fingerprint": fingerprint,
+                "silenceURL": "https://grafana.example/alerting/silence/new",
+                "dashboardURL": "",
+                "panelURL": "",
+                "values": {"B": 0.66, "C": 1},
+            }
+        ],
     }
 
 
 def asgi_post(app, headers: list[tuple[bytes, bytes]], chunks: list[bytes]) -> tuple[int, bytes]:
     """Drive the ASGI app directly: full control over Content-Length and chunking."""
-    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
-             "path": "/alerts", "raw_path": b"/alerts", "query_string": b"", "root_path": "", "headers": headers,
-             "client": ("127.0.0.1", 12345), "server": ("127.0.0.1", 8787)}
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/alerts",
+        "raw_path": b"/alerts",
+        "query_string": b"",
+        "root_path": "",
+        "headers": headers,
+        "client": ("127.0.0.1", 12345),
+        "server": ("127.0.0.1", 8787),
+    }
     messages = [{"type": "http.request", "body": c, "more_body": i < len(chunks) - 1} for i, c in enumerate(chunks)]
     sent: list[dict] = []
 

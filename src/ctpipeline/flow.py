@@ -28,8 +28,7 @@ promote = task(name="promote", **TASK)(stage.promote)
 
 
 @flow(name="continuous-training", log_prints=True)
-def continuous_training(config: str = "configs/flights.yaml", state_dir: str | None = None,
-                        trigger: str = "manual"):
+def continuous_training(config: str = "configs/flights.yaml", state_dir: str | None = None, trigger: str = "manual"):
     """Process the next landed batch of the pipeline described by `config`."""
     p = Pipeline.open(config, state_dir)
     ensure_concurrency_limit(slot_name(p.name), 1)

@@ -14,8 +14,14 @@ def _figure():
     return plt.subplots(figsize=(6, 4.5), dpi=100)
 
 
-def comparison_plot(task: str, metric: str, y, challenger_scores, champion_scores=None,
-                    labels: tuple[str, str] = ("challenger", "champion")):
+def comparison_plot(
+    task: str,
+    metric: str,
+    y,
+    challenger_scores,
+    champion_scores=None,
+    labels: tuple[str, str] = ("challenger", "champion"),
+):
     """Classification: ROC curves of challenger and champion on the same batch.
     Regression: predicted against actual for both."""
     fig, ax = _figure()
@@ -74,8 +80,15 @@ def slices_plot(slices, metric: str):
     colors = ["tab:grey" if not s.judged else ("tab:green" if s.passed else "tab:red") for s in rows]
     ax.barh(range(len(rows)), [s.gain for s in rows], color=colors)
     if rows:  # each slice's own tolerance (slice columns may have different ones)
-        ax.scatter([-s.tolerance for s in rows], range(len(rows)), marker="|", s=120, color="black", zorder=3,
-                   label="tolerance")
+        ax.scatter(
+            [-s.tolerance for s in rows],
+            range(len(rows)),
+            marker="|",
+            s=120,
+            color="black",
+            zorder=3,
+            label="tolerance",
+        )
         ax.legend(loc="lower right", fontsize=8)
     ax.axvline(0, color="black", linewidth=0.8)
     ax.set_yticks(range(len(rows)), labels, fontsize=7)

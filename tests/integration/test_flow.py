@@ -5,14 +5,15 @@ import json
 import pytest
 
 from ctpipeline.core import data
-from ctpipeline.store import landing
 from ctpipeline.steps.context import Pipeline
+from ctpipeline.store import landing
 
 pytestmark = pytest.mark.integration
 
 
 def test_cycles_train_register_promote_and_quarantine(prefect_server, small_pipeline):
     from ctpipeline.flow import continuous_training
+
     from conftest import make_flights_like
 
     cfg_path, state = small_pipeline
@@ -20,8 +21,14 @@ def test_cycles_train_register_promote_and_quarantine(prefect_server, small_pipe
     batches = data.split_batches(make_flights_like(6000, seed=11, months=3), p.cfg.data)
     landing.land(batches, p.landing_dir)
 
-    run = lambda: continuous_training(config=str(cfg_path), state_dir=str(state), trigger="test",  # noqa: E731
-                                      return_state=True)
+    def run():
+        return continuous_training(
+            config=str(cfg_path),
+            state_dir=str(state),
+            trigger="test",  # noqa: E731
+            return_state=True,
+        )
+
     first = run().result()
     assert first["status"] == "accumulating" and first["gate"] == "passed"
     assert p.registry.champion() is None
@@ -57,8 +64,9 @@ def test_quiet_batch_is_monitored_without_training(prefect_server, small_pipelin
     import yaml
     from mlflow import MlflowClient
 
-    from conftest import make_flights_like
     from ctpipeline.flow import continuous_training
+
+    from conftest import make_flights_like
 
     cfg_path, state = small_pipeline
     d = yaml.safe_load(cfg_path.read_text())
@@ -71,7 +79,7 @@ def test_quiet_batch_is_monitored_without_training(prefect_server, small_pipelin
         return continuous_training(config=str(cfg_path), state_dir=str(state), trigger="replay")
 
     assert run()["status"] == "accumulating"
-    assert run()["status"] == "promoted"          # cold start always fires
+    assert run()["status"] == "promoted"  # cold start always fires
     third = run()
     assert third["status"] == "monitored" and third["fired"] == []
     assert third["challenger_version"] is None and third["drifted_share"] is not None
@@ -84,8 +92,9 @@ def test_quiet_batch_is_monitored_without_training(prefect_server, small_pipelin
 
 
 def test_unreadable_batch_is_quarantined_and_does_not_block_the_next(prefect_server, small_pipeline):
-    from conftest import make_flights_like
     from ctpipeline.flow import continuous_training
+
+    from conftest import make_flights_like
 
     cfg_path, state = small_pipeline
     p = Pipeline.open(cfg_path, state)
@@ -96,7 +105,7 @@ def test_unreadable_batch_is_quarantined_and_does_not_block_the_next(prefect_ser
     s = continuous_training(config=str(cfg_path), state_dir=str(state), return_state=True)
     res = s.result()
     assert s.name == "Rejected" and res["status"] == "quarantined" and "cannot read" in res["reasons"][0]
-    assert (p.quarantine_dir / "2013-01.parquet").read_bytes() == b"this is not parquet"   # nothing lost
+    assert (p.quarantine_dir / "2013-01.parquet").read_bytes() == b"this is not parquet"  # nothing lost
     assert json.loads((p.quarantine_dir / "2013-01.gx.json").read_text())["summary"]["success"] is False
     nxt = continuous_training(config=str(cfg_path), state_dir=str(state))
     assert nxt["batch"] == "2013-02" and nxt["gate"] == "passed"

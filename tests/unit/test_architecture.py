@@ -29,13 +29,32 @@ TOOLS = {
 }
 # layer -> ctpipeline packages it must not import
 FORBIDDEN = {
-    "ctpipeline.core": ("ctpipeline.adapters", "ctpipeline.steps", "ctpipeline.store", "ctpipeline.cli",
-                        "ctpipeline.webhook", "ctpipeline.flow", "ctpipeline.env", "ctpipeline.plots"),
-    "ctpipeline.config": ("ctpipeline.adapters", "ctpipeline.steps", "ctpipeline.store", "ctpipeline.cli",
-                          "ctpipeline.webhook", "ctpipeline.flow"),
+    "ctpipeline.core": (
+        "ctpipeline.adapters",
+        "ctpipeline.steps",
+        "ctpipeline.store",
+        "ctpipeline.cli",
+        "ctpipeline.webhook",
+        "ctpipeline.flow",
+        "ctpipeline.env",
+        "ctpipeline.plots",
+    ),
+    "ctpipeline.config": (
+        "ctpipeline.adapters",
+        "ctpipeline.steps",
+        "ctpipeline.store",
+        "ctpipeline.cli",
+        "ctpipeline.webhook",
+        "ctpipeline.flow",
+    ),
     "ctpipeline.adapters": ("ctpipeline.steps", "ctpipeline.cli", "ctpipeline.webhook", "ctpipeline.flow"),
-    "ctpipeline.store": ("ctpipeline.adapters", "ctpipeline.steps", "ctpipeline.cli", "ctpipeline.webhook",
-                         "ctpipeline.flow"),
+    "ctpipeline.store": (
+        "ctpipeline.adapters",
+        "ctpipeline.steps",
+        "ctpipeline.cli",
+        "ctpipeline.webhook",
+        "ctpipeline.flow",
+    ),
     "ctpipeline.steps": ("ctpipeline.cli", "ctpipeline.webhook", "ctpipeline.flow"),
     "ctpipeline.webhook": ("ctpipeline.cli", "ctpipeline.flow", "ctpipeline.steps"),
 }
@@ -101,8 +120,13 @@ def test_layer_rules(name):
 
 @pytest.mark.parametrize("name", sorted(MODULES))
 def test_no_private_import_from_another_module(name):
-    bad = [f"line {line}: from {mod} import {n}" for mod, names, line in _imports(name, _tree(name))
-           if _under(mod, PKG) and mod != name for n in names if n.startswith("_")]
+    bad = [
+        f"line {line}: from {mod} import {n}"
+        for mod, names, line in _imports(name, _tree(name))
+        if _under(mod, PKG) and mod != name
+        for n in names
+        if n.startswith("_")
+    ]
     assert not bad, f"{name}:\n" + "\n".join(bad)
 
 
@@ -126,7 +150,7 @@ def test_no_import_cycle():
             if _under(n, d) or _under(d, n) and MODULES[n].name == "__init__.py":
                 continue
             if state.get(d) == 1:
-                cycles.append(" -> ".join(stack[stack.index(d):] + [d]))
+                cycles.append(" -> ".join(stack[stack.index(d) :] + [d]))
             elif d not in state:
                 visit(d, stack + [d])
         state[n] = 2
@@ -143,9 +167,12 @@ def test_module_and_function_size(name):
     lines = len(text.splitlines())
     limit = MAX_FLOW_LINES if name == "ctpipeline.flow" else MAX_MODULE_LINES
     assert lines <= limit, f"{name}: {lines} lines (at most {limit})"
-    long = [f"{node.name} (line {node.lineno}): {node.end_lineno - node.lineno + 1} lines"
-            for node in ast.walk(ast.parse(text)) if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
-            and node.end_lineno - node.lineno + 1 > MAX_FUNCTION_LINES]
+    long = [
+        f"{node.name} (line {node.lineno}): {node.end_lineno - node.lineno + 1} lines"
+        for node in ast.walk(ast.parse(text))
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+        and node.end_lineno - node.lineno + 1 > MAX_FUNCTION_LINES
+    ]
     assert not long, f"{name}: functions over {MAX_FUNCTION_LINES} lines:\n" + "\n".join(long)
 
 

@@ -4,10 +4,22 @@ from __future__ import annotations
 
 from ctpipeline.cli.common import emit_json, open_pipeline
 
-BATCH_COLUMNS = [("batch", "batch"), ("status", "status"), ("outcome", "outcome"), ("rows", "rows"),
-                 ("champion_version", "champion"), ("at", "at")]
-LEDGER_COLUMNS = [("at", "at"), ("action", "action"), ("move", "champion"), ("trigger", "trigger"),
-                  ("actor", "by"), ("reason", "reason")]
+BATCH_COLUMNS = [
+    ("batch", "batch"),
+    ("status", "status"),
+    ("outcome", "outcome"),
+    ("rows", "rows"),
+    ("champion_version", "champion"),
+    ("at", "at"),
+]
+LEDGER_COLUMNS = [
+    ("at", "at"),
+    ("action", "action"),
+    ("move", "champion"),
+    ("trigger", "trigger"),
+    ("actor", "by"),
+    ("reason", "reason"),
+]
 
 
 def cmd_status(args) -> int:
@@ -17,8 +29,14 @@ def cmd_status(args) -> int:
     aliases = {a: p.registry.get_alias(a) for a in ("champion", "challenger")}
     recs = p.batch_log.records()
     if args.json:
-        emit_json({"pipeline": p.name, "batch_log": str(p.batch_log.path), "batches": recs,
-                   "aliases": {a: ({"version": r.version, "uri": r.uri} if r else None) for a, r in aliases.items()}})
+        emit_json(
+            {
+                "pipeline": p.name,
+                "batch_log": str(p.batch_log.path),
+                "batches": recs,
+                "aliases": {a: ({"version": r.version, "uri": r.uri} if r else None) for a, r in aliases.items()},
+            }
+        )
         return 0
     for alias, ref in aliases.items():
         print(f"{alias:<11} {('v' + ref.version + '  ' + ref.uri) if ref else '(none)'}")
@@ -50,8 +68,7 @@ def cmd_rollback(args) -> int:
 
     p = open_pipeline(args, read_only=True)
     old, new = rollback(p, args.to_version, args.reason)
-    print(f"{p.name}: champion rolled back from v{old} to v{new} (models:/{p.name}@champion); "
-          f"v{old} is now 'previous'")
+    print(f"{p.name}: champion rolled back from v{old} to v{new} (models:/{p.name}@champion); v{old} is now 'previous'")
     return 0
 
 

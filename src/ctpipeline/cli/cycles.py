@@ -23,16 +23,23 @@ def cmd_land(args) -> int:
     df = load_source(p.cfg.source, p.cfg.data, p.cfg.config_dir)
     batches = split_batches(df, p.cfg.data)
     written = land(batches, p.landing_dir, overwrite=args.overwrite)
-    print(f"landed {len(written)} new batch files ({len(batches)} periods, {len(df)} rows) in {p.landing_dir} "
-          f"in {time.perf_counter() - t0:.1f}s", file=sys.stderr if getattr(args, "json", False) else sys.stdout)
+    print(
+        f"landed {len(written)} new batch files ({len(batches)} periods, {len(df)} rows) in {p.landing_dir} "
+        f"in {time.perf_counter() - t0:.1f}s",
+        file=sys.stderr if getattr(args, "json", False) else sys.stdout,
+    )
     return 0
 
 
 def _progress(i: int, n: int | None, res: dict, seconds: float, out) -> None:
     chal = res.get("challenger_metric")
     metric = f" {res['metric']}={chal:.4f}" if chal is not None else ""
-    print(f"[{i}{f'/{n}' if n else ''}] batch {res['batch']}: {res['status']}{metric} "
-          f"(champion v{res.get('champion_version_after') or '-'}, {seconds:.1f}s)", file=out, flush=True)
+    print(
+        f"[{i}{f'/{n}' if n else ''}] batch {res['batch']}: {res['status']}{metric} "
+        f"(champion v{res.get('champion_version_after') or '-'}, {seconds:.1f}s)",
+        file=out,
+        flush=True,
+    )
     for r in res.get("reasons", []):
         print("      " + r.replace("\n", "\n      "), file=out, flush=True)
 
@@ -45,8 +52,9 @@ def run_cycles(args, paths, n: int | None, trigger: str) -> list[dict]:
     results: list[dict] = []
     while n is None or len(results) < n:
         t0 = time.perf_counter()
-        state = continuous_training(config=str(Path(args.config).resolve()), state_dir=str(paths.root),
-                                    trigger=trigger, return_state=True)
+        state = continuous_training(
+            config=str(Path(args.config).resolve()), state_dir=str(paths.root), trigger=trigger, return_state=True
+        )
         res = state.result(raise_on_failure=True)
         if res["status"] == "no-batch":
             if not results:
@@ -58,8 +66,9 @@ def run_cycles(args, paths, n: int | None, trigger: str) -> list[dict]:
 
 
 def _cycles_json(args, results: list[dict], **extra) -> None:
-    emit_json({"pipeline": _name(args), "cycles": [{k: v for k, v in r.items() if k != "record"} for r in results],
-               **extra})
+    emit_json(
+        {"pipeline": _name(args), "cycles": [{k: v for k, v in r.items() if k != "record"} for r in results], **extra}
+    )
 
 
 def _name(args) -> str:
@@ -84,13 +93,16 @@ def _print_replay(results: list[dict]) -> None:
     print(table(replay_rows(results), REPLAY_COLUMNS))
     rows, summary = served_comparison(results)
     if rows:
-        print(f"\nServed model's {results[-1]['metric']} on each month, against two baselines scored on the same "
-              "months:")
+        print(
+            f"\nServed model's {results[-1]['metric']} on each month, against two baselines scored on the same months:"
+        )
         print(table(rows, SERVED_COLUMNS))
         if summary["months"]:
-            print(f"average over {summary['months']} months: policy {summary['served']:.4f} "
-                  f"({summary['promotions']} promotions), never retrain {summary['never']:.4f}, "
-                  f"always promote {summary['always']:.4f} ({summary['always_promote_promotions']} promotions)")
+            print(
+                f"average over {summary['months']} months: policy {summary['served']:.4f} "
+                f"({summary['promotions']} promotions), never retrain {summary['never']:.4f}, "
+                f"always promote {summary['always']:.4f} ({summary['always_promote_promotions']} promotions)"
+            )
 
 
 def cmd_replay(args) -> int:
@@ -128,6 +140,3 @@ def cmd_serve(args) -> int:
     except KeyboardInterrupt:
         pass
     return 0
-
-
-

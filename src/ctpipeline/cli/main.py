@@ -31,7 +31,8 @@ def _config_commands(sub) -> None:
     v.add_argument("files", nargs="+", metavar="FILE")
     v.set_defaults(func=tools.cmd_config_validate)
     csub.add_parser("schema", help="print the JSON schema of pipeline configs (for editor completion)").set_defaults(
-        func=tools.cmd_config_schema)
+        func=tools.cmd_config_schema
+    )
 
 
 def _pipeline_commands(sub) -> None:
@@ -41,34 +42,51 @@ def _pipeline_commands(sub) -> None:
         sp.set_defaults(func=func, json=False)
         return _json_option(sp) if json else sp
 
-    command("land", "cut the configured source into period batches in the landing folder", cycles.cmd_land
-            ).add_argument("--overwrite", action="store_true", help="rewrite batch files that already exist")
-    command("run", "run one cycle on the next unprocessed batch (exit 3 if it was quarantined)", cycles.cmd_run,
-            json=True).add_argument("--trigger", default="manual", help="recorded on the run (default: %(default)s)")
-    for name, help, func in (("replay", "run cycles on the next N batches in one process, then print a table",
-                              cycles.cmd_replay),
-                             ("demo", "land the configured source, then replay it (README's first command)",
-                              cycles.cmd_demo)):
-        command(name, help, func, json=True).add_argument("--batches", "-n", type=int, default=None,
-                                                          help="how many batches (default: all remaining)")
+    command(
+        "land", "cut the configured source into period batches in the landing folder", cycles.cmd_land
+    ).add_argument("--overwrite", action="store_true", help="rewrite batch files that already exist")
+    command(
+        "run", "run one cycle on the next unprocessed batch (exit 3 if it was quarantined)", cycles.cmd_run, json=True
+    ).add_argument("--trigger", default="manual", help="recorded on the run (default: %(default)s)")
+    for name, help, func in (
+        ("replay", "run cycles on the next N batches in one process, then print a table", cycles.cmd_replay),
+        ("demo", "land the configured source, then replay it (README's first command)", cycles.cmd_demo),
+    ):
+        command(name, help, func, json=True).add_argument(
+            "--batches", "-n", type=int, default=None, help="how many batches (default: all remaining)"
+        )
     command("status", "show champion/challenger aliases and processed batches", champion.cmd_status, json=True)
-    command("history", "print the ledger of champion moves (promotions, approvals, rollbacks)",
-            champion.cmd_history, json=True)
+    command(
+        "history",
+        "print the ledger of champion moves (promotions, approvals, rollbacks)",
+        champion.cmd_history,
+        json=True,
+    )
     sp = command("rollback", "point the champion back at the previous champion, and record it", champion.cmd_rollback)
     sp.add_argument("--to-version", help="roll back to this version instead of the 'previous' alias")
     sp.add_argument("--reason", default="manual rollback", help="recorded in the ledger")
-    command("approve", "promote the challenger awaiting approval (promotion.approval: manual)",
-            champion.cmd_approve).add_argument("--reason", default="approved by hand", help="recorded in the ledger")
-    command("reject", "reject the challenger awaiting approval; the champion stays", champion.cmd_reject
-            ).add_argument("--reason", default="rejected by hand", help="recorded on the model version")
+    command(
+        "approve", "promote the challenger awaiting approval (promotion.approval: manual)", champion.cmd_approve
+    ).add_argument("--reason", default="approved by hand", help="recorded in the ledger")
+    command("reject", "reject the challenger awaiting approval; the champion stays", champion.cmd_reject).add_argument(
+        "--reason", default="rejected by hand", help="recorded on the model version"
+    )
 
 
 def _server_commands(sub) -> None:
     sv = sub.add_parser("serve", help="serve one deployment per pipeline config with Prefect (blocks)")
-    sv.add_argument("--config", "-c", action="append", required=True, metavar="FILE",
-                    help="pipeline YAML; repeat for several pipelines")
-    sv.add_argument("--cron", help="cron schedule for every served pipeline, e.g. '0 6 * * *' "
-                                   "(default: each YAML's triggers.schedule)")
+    sv.add_argument(
+        "--config",
+        "-c",
+        action="append",
+        required=True,
+        metavar="FILE",
+        help="pipeline YAML; repeat for several pipelines",
+    )
+    sv.add_argument(
+        "--cron",
+        help="cron schedule for every served pipeline, e.g. '0 6 * * *' (default: each YAML's triggers.schedule)",
+    )
     sv.add_argument("--limit", type=int, help="at most this many flow runs at once in this process")
     sv.add_argument("--state-dir", help="embedded state folder (default: $CTP_HOME or .ctp)")
     sv.add_argument("--verbose", "-v", action="store_true", help="debug logging")

@@ -13,10 +13,9 @@ from ctpipeline.errors import CtpError
 
 
 def cmd_config_validate(args) -> int:
+    from ctpipeline.adapters.gx import load_suite
     from ctpipeline.config.schema import load_config
     from ctpipeline.core.models import check_model_params
-    from ctpipeline.adapters.gx import load_suite
-
     from ctpipeline.errors import ConfigError
 
     rc = 0
@@ -29,9 +28,11 @@ def cmd_config_validate(args) -> int:
             print(f"error: {exc}", file=sys.stderr)
             rc = exc.exit_code
             continue
-        print(f"{f}: OK (pipeline {cfg.name!r}, {cfg.target.task} on {cfg.target.column!r}, model {cfg.model.type}, "
-              f"suite {suite.get('name')!r} with {len(suite.get('expectations', []))} expectations, "
-              f"hash {cfg.config_hash()})")
+        print(
+            f"{f}: OK (pipeline {cfg.name!r}, {cfg.target.task} on {cfg.target.column!r}, model {cfg.model.type}, "
+            f"suite {suite.get('name')!r} with {len(suite.get('expectations', []))} expectations, "
+            f"hash {cfg.config_hash()})"
+        )
     return rc
 
 
@@ -49,8 +50,16 @@ def cmd_ui(args) -> int:
     configure_environment(paths)
     bindir = Path(sys.executable).parent
     if args.which == "mlflow":
-        cmd = [str(bindir / "mlflow"), "ui", "--backend-store-uri", f"sqlite:///{paths.mlflow_db}",
-               "--host", args.host, "--port", str(args.port or 5000)]
+        cmd = [
+            str(bindir / "mlflow"),
+            "ui",
+            "--backend-store-uri",
+            f"sqlite:///{paths.mlflow_db}",
+            "--host",
+            args.host,
+            "--port",
+            str(args.port or 5000),
+        ]
     else:
         cmd = [str(bindir / "prefect"), "server", "start", "--host", args.host, "--port", str(args.port or 4200)]
     print("$ " + " ".join(cmd), flush=True)

@@ -28,8 +28,11 @@ def cmd_webhook_serve(args) -> int:
     host = args.host or settings.host
     port = args.port or settings.port
     app = create_app(settings, PrefectLauncher())  # both fail early: secret unset, PREFECT_API_URL unset
-    print(f"webhook receiver on http://{host}:{port}/alerts for {', '.join(sorted(settings.models))} "
-          f"(state {settings.state_path})", flush=True)
+    print(
+        f"webhook receiver on http://{host}:{port}/alerts for {', '.join(sorted(settings.models))} "
+        f"(state {settings.state_path})",
+        flush=True,
+    )
     serve(app, host, port, verbose=args.verbose)
     return 0
 
@@ -76,7 +79,10 @@ def add_commands(subparsers) -> None:
     t.add_argument("--status", choices=["firing", "resolved"], default="firing")
     t.add_argument("--dedupe-key", help="alerts with the same key start at most one run per dedupe window")
     t.add_argument("--url", default=DEFAULT_URL, help="receiver URL (default: %(default)s)")
-    t.add_argument("--secret-env", default="CTP_WEBHOOK_SECRET",
-                   help="environment variable holding the HMAC secret (default: %(default)s)")
+    t.add_argument(
+        "--secret-env",
+        default="CTP_WEBHOOK_SECRET",
+        help="environment variable holding the HMAC secret (default: %(default)s)",
+    )
     t.add_argument("--timeout", type=float, default=30.0, help="seconds (default: %(default)s)")
     t.set_defaults(func=cmd_webhook_send)

@@ -11,11 +11,19 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from ctpipeline.config.loader import read_yaml, validation_problems
-from ctpipeline.config.sections import (DataConfig, FeaturesConfig, JoinConfig, ModelConfig, ModelType, Section,
-                                        SourceConfig, TargetConfig)
+from ctpipeline.config.sections import (
+    DataConfig,
+    FeaturesConfig,
+    JoinConfig,
+    ModelConfig,
+    ModelType,
+    Section,
+    SourceConfig,
+    TargetConfig,
+)
 from ctpipeline.errors import ConfigError
 
 Metric = Literal["roc_auc", "average_precision", "log_loss", "accuracy", "f1", "rmse", "mae", "r2"]
@@ -56,7 +64,8 @@ class BacktestConfig(Section):
     confidence: float = Field(default=0.9, gt=0.5, lt=1.0, description="Two-sided confidence level of the interval.")
     block: Literal["none", "hour", "day", "week"] = Field(
         default="day",
-        description="Resample whole blocks of time (rows within a day share weather and delays): 'none' resamples rows.",
+        description="Resample whole blocks of time (rows within a day share weather and delays): "
+        "'none' resamples rows.",
     )
     seed: int = 0
 
@@ -172,9 +181,7 @@ class PipelineConfig(Section):
         if t in self.features.columns:
             raise ValueError(f"target column {t!r} is listed as a feature")
         if self.data.time_column in self.features.columns:
-            raise ValueError(
-                f"time column {self.data.time_column!r} cannot be a feature; use features.datetime_parts"
-            )
+            raise ValueError(f"time column {self.data.time_column!r} cannot be a feature; use features.datetime_parts")
         metric, task = self.evaluation.metric, self.target.task
         allowed = CLASSIFICATION_METRICS if task == "classification" else REGRESSION_METRICS
         if metric not in allowed:
@@ -231,5 +238,16 @@ def json_schema() -> dict[str, Any]:
     return schema
 
 
-__all__ = ["DataConfig", "FeaturesConfig", "JoinConfig", "ModelConfig", "ModelType", "PipelineConfig", "SourceConfig",
-           "TargetConfig", "json_schema", "load_config", "parse_config"]
+__all__ = [
+    "DataConfig",
+    "FeaturesConfig",
+    "JoinConfig",
+    "ModelConfig",
+    "ModelType",
+    "PipelineConfig",
+    "SourceConfig",
+    "TargetConfig",
+    "json_schema",
+    "load_config",
+    "parse_config",
+]

@@ -51,7 +51,6 @@ class DataConfig(Section):
         default=None, description="Folder new batch files (Parquet) arrive in. Default: <state>/landing/<name>."
     )
 
-
     @field_validator("timezone")
     @classmethod
     def _tz(cls, v: str) -> str:

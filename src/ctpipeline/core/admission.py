@@ -46,8 +46,16 @@ class Admission:
     age_seconds: float | None = None
 
 
-def admit(*, model: str, dedupe_key: str, now: float, last_for_key: LastLaunch | None,
-          last_for_model: LastLaunch | None, dedupe_window_minutes: float, cooldown_minutes: float) -> Admission:
+def admit(
+    *,
+    model: str,
+    dedupe_key: str,
+    now: float,
+    last_for_key: LastLaunch | None,
+    last_for_model: LastLaunch | None,
+    dedupe_window_minutes: float,
+    cooldown_minutes: float,
+) -> Admission:
     """Apply the dedupe window, then the per-model cooldown.
 
     ``last_for_key``: the last run started by this ``(model, dedupe_key)``; ``last_for_model``: the last run
@@ -56,15 +64,25 @@ def admit(*, model: str, dedupe_key: str, now: float, last_for_key: LastLaunch |
     if last_for_key is not None:
         age = now - last_for_key.at
         if age < dedupe_window_minutes * 60:
-            return Admission(False, f"duplicate: this alert started run {last_for_key.flow_run_id} "
-                                    f"{age / 60:.1f} min ago (dedupe window {dedupe_window_minutes:g} min)",
-                             "duplicate", last_for_key.flow_run_id, age)
+            return Admission(
+                False,
+                f"duplicate: this alert started run {last_for_key.flow_run_id} "
+                f"{age / 60:.1f} min ago (dedupe window {dedupe_window_minutes:g} min)",
+                "duplicate",
+                last_for_key.flow_run_id,
+                age,
+            )
     if last_for_model is not None:
         age = now - last_for_model.at
         if age < cooldown_minutes * 60:
-            return Admission(False, f"cooldown: {model} started run {last_for_model.flow_run_id} "
-                                    f"{age / 60:.1f} min ago (cooldown {cooldown_minutes:g} min)",
-                             "cooldown", last_for_model.flow_run_id, age)
+            return Admission(
+                False,
+                f"cooldown: {model} started run {last_for_model.flow_run_id} "
+                f"{age / 60:.1f} min ago (cooldown {cooldown_minutes:g} min)",
+                "cooldown",
+                last_for_model.flow_run_id,
+                age,
+            )
     if last_for_key is not None:
         why = f"dedupe window for {dedupe_key} over"
     elif last_for_model is not None:

@@ -65,8 +65,9 @@ def _metric(metric: str, y: np.ndarray, s: np.ndarray) -> float:
     return _fast_auc(y, s) if metric == "roc_auc" else metric_value(metric, y, s)
 
 
-def paired_bootstrap(y, challenger, champion, blocks, metric: str, higher_is_better: bool,
-                     resamples: int, confidence: float, seed: int) -> tuple[float, float, int]:
+def paired_bootstrap(
+    y, challenger, champion, blocks, metric: str, higher_is_better: bool, resamples: int, confidence: float, seed: int
+) -> tuple[float, float, int]:
     """Percentile interval of the gain over block resamples. Returns (low, high, resamples used)."""
     y, challenger, champion = np.asarray(y), np.asarray(challenger, float), np.asarray(champion, float)
     order = np.argsort(blocks, kind="stable")
@@ -95,7 +96,7 @@ class WindowScore:
     challenger: float
     champion: float | None
     gain: float | None
-    winner: str                     # challenger | champion | tie | -
+    winner: str  # challenger | champion | tie | -
 
 
 @dataclass(frozen=True)
@@ -104,7 +105,7 @@ class Backtest:
     higher_is_better: bool
     windows: tuple[WindowScore, ...]
     rows: int
-    challenger: float               # pooled over all windows
+    challenger: float  # pooled over all windows
     champion: float | None
     gain: float | None
     ci_low: float | None
@@ -119,8 +120,16 @@ class Backtest:
         return asdict(self)
 
 
-def run_backtest(y, challenger_scores, champion_scores, times: pd.Series, metric: str, higher_is_better: bool,
-                 cfg: BacktestConfig, timezone: str = "UTC") -> Backtest:
+def run_backtest(
+    y,
+    challenger_scores,
+    champion_scores,
+    times: pd.Series,
+    metric: str,
+    higher_is_better: bool,
+    cfg: BacktestConfig,
+    timezone: str = "UTC",
+) -> Backtest:
     y = np.asarray(y)
     ch = np.asarray(challenger_scores, float)
     cp = None if champion_scores is None else np.asarray(champion_scores, float)
@@ -140,11 +149,25 @@ def run_backtest(y, challenger_scores, champion_scores, times: pd.Series, metric
     n = 0
     if cp is not None:
         blocks = block_ids(pd.Series(times).reset_index(drop=True)[used], cfg.block, timezone)
-        low, high, n = paired_bootstrap(y[used], ch[used], cp[used], blocks, metric, higher_is_better,
-                                        cfg.bootstrap, cfg.confidence, cfg.seed)
-    return Backtest(metric, higher_is_better, tuple(rows), int(used.sum()), pooled_ch, pooled_cp,
-                    gain(pooled_ch, pooled_cp, higher_is_better), low, high, cfg.confidence, n, cfg.block,
-                    sum(r.winner == "challenger" for r in rows), sum(r.winner == "champion" for r in rows))
+        low, high, n = paired_bootstrap(
+            y[used], ch[used], cp[used], blocks, metric, higher_is_better, cfg.bootstrap, cfg.confidence, cfg.seed
+        )
+    return Backtest(
+        metric,
+        higher_is_better,
+        tuple(rows),
+        int(used.sum()),
+        pooled_ch,
+        pooled_cp,
+        gain(pooled_ch, pooled_cp, higher_is_better),
+        low,
+        high,
+        cfg.confidence,
+        n,
+        cfg.block,
+        sum(r.winner == "challenger" for r in rows),
+        sum(r.winner == "champion" for r in rows),
+    )
 
 
 @dataclass(frozen=True)
@@ -155,15 +178,16 @@ class SliceScore:
     value: str
     rows: int
     challenger: float
-    champion: float | None          # None: no champion scores
-    gain: float | None              # evaluation.gain: positive = challenger better; None when either is undefined
+    champion: float | None  # None: no champion scores
+    gain: float | None  # evaluation.gain: positive = challenger better; None when either is undefined
 
     def to_dict(self) -> dict[str, str | int | float | None]:
         return asdict(self)
 
 
-def slice_scores(values: pd.Series, y, challenger_scores, champion_scores, metric: str, higher_is_better: bool,
-                 column: str) -> tuple[SliceScore, ...]:
+def slice_scores(
+    values: pd.Series, y, challenger_scores, champion_scores, metric: str, higher_is_better: bool, column: str
+) -> tuple[SliceScore, ...]:
     """Both models' metric and the gain per value of `values` (missing values form one "(missing)" slice),
     sorted by value. Nothing is judged here: `policy.decide` applies the column's min_count and tolerance."""
     if not isinstance(column, str):  # the old signature took the SliceConfig here

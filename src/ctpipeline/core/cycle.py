@@ -52,25 +52,38 @@ class CycleResult:
 
     def with_monitoring(self, mon: Monitoring) -> CycleResult:
         drift = mon.drift
-        res = replace(self, fired=mon.decision.fired, trigger_reasons=mon.decision.reasons,
-                      drifted_share=getattr(drift, "drifted_share", None),
-                      drifted_columns=tuple(drift.drifted_columns()) if drift is not None else (),
-                      served_metric=mon.champion_metric)
+        res = replace(
+            self,
+            fired=mon.decision.fired,
+            trigger_reasons=mon.decision.reasons,
+            drifted_share=getattr(drift, "drifted_share", None),
+            drifted_columns=tuple(drift.drifted_columns()) if drift is not None else (),
+            served_metric=mon.champion_metric,
+        )
         if not mon.decision.retrain:
             res = replace(res, status="monitored", reasons=("no retraining: " + "; ".join(mon.decision.reasons),))
         return res
 
     def with_evaluation(self, trained: Trained, ev: Evaluation) -> CycleResult:
         bt = ev.backtest
-        return replace(self, train_rows=trained.train_rows, train_batches=trained.train_batches,
-                       challenger_metric=bt.challenger, champion_metric=bt.champion, gain=bt.gain,
-                       ci_low=bt.ci_low, ci_high=bt.ci_high,
-                       never_retrain_metric=ev.baselines.get("never_retrain"),
-                       always_promote_metric=ev.baselines.get("always_promote"))
+        return replace(
+            self,
+            train_rows=trained.train_rows,
+            train_batches=trained.train_batches,
+            challenger_metric=bt.challenger,
+            champion_metric=bt.champion,
+            gain=bt.gain,
+            ci_low=bt.ci_low,
+            ci_high=bt.ci_high,
+            never_retrain_metric=ev.baselines.get("never_retrain"),
+            always_promote_metric=ev.baselines.get("always_promote"),
+        )
 
 
-CAS_LOST = ("the champion alias moved while this challenger was evaluated: promotion skipped (compare-and-swap); "
-            "the next cycle re-evaluates against the new champion")
+CAS_LOST = (
+    "the champion alias moved while this challenger was evaluated: promotion skipped (compare-and-swap); "
+    "the next cycle re-evaluates against the new champion"
+)
 
 
 def status_after_decision(verdict: str, promote: bool, moved: bool) -> tuple[str, tuple[str, ...]]:

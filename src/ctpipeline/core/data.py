@@ -46,8 +46,12 @@ def split_batches(df: pd.DataFrame, data: DataConfig) -> dict[str, pd.DataFrame]
 
 
 _COMPARE = {
-    ">": np.greater, ">=": np.greater_equal, "<": np.less, "<=": np.less_equal,
-    "==": np.equal, "!=": np.not_equal,
+    ">": np.greater,
+    ">=": np.greater_equal,
+    "<": np.less,
+    "<=": np.less_equal,
+    "==": np.equal,
+    "!=": np.not_equal,
 }
 
 
@@ -61,13 +65,14 @@ def make_xy(df: pd.DataFrame, cfg: PipelineConfig) -> tuple[pd.DataFrame, pd.Ser
     df = df[df[tcol].notna()]
     y = df[tcol]
     if cfg.target.positive_when:
-        (op, value), = cfg.target.positive_when.items()
+        ((op, value),) = cfg.target.positive_when.items()
         y = pd.Series(_COMPARE[op](y.to_numpy(), value).astype("int8"), index=df.index, name=tcol)
     elif cfg.target.task == "classification":
-        bad = sorted(set(pd.unique(y)) - {0, 1, True, False}, key=str)
+        bad = sorted(set(pd.unique(y)) - {0, 1}, key=str)
         if bad:
-            raise DataError(f"target column {tcol!r} must hold 0/1 labels (or set target.positive_when); "
-                            f"found {bad[:5]}")
+            raise DataError(
+                f"target column {tcol!r} must hold 0/1 labels (or set target.positive_when); found {bad[:5]}"
+            )
         y = y.astype("int8")
     else:
         y = y.astype("float64")
@@ -76,8 +81,8 @@ def make_xy(df: pd.DataFrame, cfg: PipelineConfig) -> tuple[pd.DataFrame, pd.Ser
     time = df[cfg.data.time_column] if cfg.features.datetime_parts else None
     for col in numeric:
         prefix = f"{cfg.data.time_column}_"
-        if time is not None and col.startswith(prefix) and col[len(prefix):] in cfg.features.datetime_parts:
-            part = col[len(prefix):]
+        if time is not None and col.startswith(prefix) and col[len(prefix) :] in cfg.features.datetime_parts:
+            part = col[len(prefix) :]
             t = pd.to_datetime(time, utc=True).dt.tz_convert(cfg.data.timezone)  # local hour and weekday
             X[col] = (t.dt.isocalendar().week if part == "weekofyear" else getattr(t.dt, part)).astype("float64")
         else:

@@ -14,8 +14,15 @@ from ctpipeline.errors import ConfigError
 
 # Defaults chosen for tabular data of 10^4..10^6 rows; YAML params override them.
 DEFAULTS: dict[str, dict[str, Any]] = {
-    "xgboost": {"n_estimators": 300, "learning_rate": 0.08, "max_depth": 6, "subsample": 0.9,
-                "colsample_bytree": 0.9, "tree_method": "hist", "n_jobs": 2},
+    "xgboost": {
+        "n_estimators": 300,
+        "learning_rate": 0.08,
+        "max_depth": 6,
+        "subsample": 0.9,
+        "colsample_bytree": 0.9,
+        "tree_method": "hist",
+        "n_jobs": 2,
+    },
     "hist_gradient_boosting": {"max_iter": 300, "learning_rate": 0.08, "early_stopping": False},
     "logistic_regression": {"C": 1.0, "max_iter": 1000},
     "ridge": {"alpha": 1.0},
@@ -31,8 +38,20 @@ REQUIREMENTS: dict[str, list[str]] = {
 
 
 # XGBoost booster parameters that are not attributes of XGBClassifier but are accepted as **kwargs.
-XGBOOST_NATIVE_PARAMS = {"eta", "lambda", "alpha", "min_split_loss", "seed", "nthread", "max_cached_hist_node",
-                         "refresh_leaf", "process_type", "sampling_method", "updater", "disable_default_eval_metric"}
+XGBOOST_NATIVE_PARAMS = {
+    "eta",
+    "lambda",
+    "alpha",
+    "min_split_loss",
+    "seed",
+    "nthread",
+    "max_cached_hist_node",
+    "refresh_leaf",
+    "process_type",
+    "sampling_method",
+    "updater",
+    "disable_default_eval_metric",
+}
 
 
 def _estimator(model: ModelConfig, task: str, seed: int):
@@ -79,19 +98,22 @@ def build_model(cfg: PipelineConfig):
     numeric, categorical = feature_names(cfg)
     estimator = _estimator(cfg.model, cfg.target.task, cfg.training.seed)
     if cfg.model.type in ("xgboost", "hist_gradient_boosting"):
-        cat = OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1,
-                             encoded_missing_value=-1, dtype="float64")
-        pre = ColumnTransformer([("num", "passthrough", numeric), ("cat", cat, categorical)],
-                                verbose_feature_names_out=False)
+        cat = OrdinalEncoder(
+            handle_unknown="use_encoded_value", unknown_value=-1, encoded_missing_value=-1, dtype="float64"
+        )
+        pre = ColumnTransformer(
+            [("num", "passthrough", numeric), ("cat", cat, categorical)], verbose_feature_names_out=False
+        )
         if cfg.model.type == "hist_gradient_boosting" and categorical:
             n = len(numeric)
             estimator.set_params(categorical_features=list(range(n, n + len(categorical))))
     else:
         num = make_pipeline(SimpleImputer(strategy="median"), StandardScaler())
-        cat = make_pipeline(SimpleImputer(strategy="constant", fill_value="(missing)"),
-                            OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=20))
-        pre = ColumnTransformer([("num", num, numeric), ("cat", cat, categorical)],
-                                verbose_feature_names_out=False)
+        cat = make_pipeline(
+            SimpleImputer(strategy="constant", fill_value="(missing)"),
+            OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=20),
+        )
+        pre = ColumnTransformer([("num", num, numeric), ("cat", cat, categorical)], verbose_feature_names_out=False)
     return Pipeline([("preprocess", pre), ("model", estimator)])
 
 
@@ -105,8 +127,10 @@ def check_model_params(cfg: PipelineConfig, file: str = "<config>") -> None:
     if bad:
         from ctpipeline.config.loader import did_you_mean
 
-        raise ConfigError(file, [(f"model.params.{k}", f"not a parameter of {type(est).__name__}"
-                                  f"{did_you_mean(k, valid)}") for k in bad])
+        raise ConfigError(
+            file,
+            [(f"model.params.{k}", f"not a parameter of {type(est).__name__}{did_you_mean(k, valid)}") for k in bad],
+        )
 
 
 def requirements_for(cfg: PipelineConfig) -> list[str]:

@@ -72,8 +72,9 @@ class QualityResult:
         }
 
 
-def quality_result(raw: dict, suite_name: str, expectations: Iterable[Mapping],
-                   columns: Iterable[str]) -> QualityResult:
+def quality_result(
+    raw: dict, suite_name: str, expectations: Iterable[Mapping], columns: Iterable[str]
+) -> QualityResult:
     """The QualityResult for GX's validation result `raw` (JSON-clean, as from ``to_jsonable``).
 
     `expectations`: the suite's expectation configurations as dicts (``type``, ``kwargs``), in suite order;
@@ -106,8 +107,9 @@ def quality_result(raw: dict, suite_name: str, expectations: Iterable[Mapping],
     stats = dict(raw.get("statistics") or {})
     evaluated = int(stats.get("evaluated_expectations", len(raw.get("results", []))))
     success = bool(raw.get("success")) and not failed
-    return QualityResult(success, str(raw.get("suite_name") or suite_name), evaluated,
-                         tuple(f for _, f in failed), stats, raw)
+    return QualityResult(
+        success, str(raw.get("suite_name") or suite_name), evaluated, tuple(f for _, f in failed), stats, raw
+    )
 
 
 def validation_error(suite_name: str, n_expectations: int, exc: BaseException, traceback_text: str) -> QualityResult:
@@ -158,7 +160,7 @@ def _exception_messages(info: Any) -> list[str]:
     for item in found:
         if item.get("raised_exception") and item.get("exception_message"):
             msg = str(item["exception_message"]).strip()
-            msgs.append(msg[len("Error: "):] if msg.startswith("Error: ") else msg)
+            msgs.append(msg[len("Error: ") :] if msg.startswith("Error: ") else msg)
     return list(dict.fromkeys(msgs))
 
 
@@ -207,9 +209,11 @@ def _unexpected(etype: str, result: dict) -> str:
     if etype == "expect_column_values_to_not_be_null":
         return f"{count} null ({pct})"
     text = f"{count} unexpected ({pct})"
-    examples = list(dict.fromkeys(
-        json.dumps(v, default=str) for v in (result.get("partial_unexpected_list") or []) if v is not None
-    ))[:EXAMPLES]
+    examples = list(
+        dict.fromkeys(
+            json.dumps(v, default=str) for v in (result.get("partial_unexpected_list") or []) if v is not None
+        )
+    )[:EXAMPLES]
     if examples:
         text += f", e.g. [{', '.join(_short_json(e) for e in examples)}]"
     return text

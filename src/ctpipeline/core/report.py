@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 
 def _fmt(x: float | None) -> str:
@@ -35,47 +36,79 @@ def cycle_markdown(pipeline: str, config_hash: str, res) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _backtest_lines(bt: dict[str, Any]) -> list[str]:
+    m = bt["metric"]
+    lines = [
+        f"## Back-test ({len(bt['windows'])} windows, {bt['rows']} rows)",
+        "",
+        f"| window | from | to | rows | challenger {m} | champion {m} | gain | winner |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {w['index'] + 1} | {w['start'][:16]} | {w['end'][:16]} | {w['rows']} | {_fmt(w['challenger'])} "
+        f"| {_fmt(w['champion'])} | {_fmt(w['gain'])} | {w['winner']} |"
+        for w in bt["windows"]
+    ]
+    lines.append(
+        f"| **all** | | | {bt['rows']} | {_fmt(bt['challenger'])} | {_fmt(bt['champion'])} "
+        f"| {_fmt(bt['gain'])} | {bt['wins']} won, {bt['losses']} lost |"
+    )
+    if bt["ci_low"] is not None:
+        lines += [
+            "",
+            f"Paired bootstrap by {bt['block']} ({bt['resamples']} resamples): {bt['confidence']:.0%} "
+            f"interval of the gain [{_fmt(bt['ci_low'])}, {_fmt(bt['ci_high'])}].",
+        ]
+    return lines
+
+
+def _gates_and_slices_lines(r: dict[str, Any]) -> list[str]:
+    lines = ["", "## Gates", "", "| gate | result | observed | threshold | detail |", "|---|---|---|---|---|"]
+    lines += [
+        f"| {g['name']} | {'pass' if g['passed'] else '**FAIL**'} | {g['observed']} | {g['threshold']} "
+        f"| {g['detail']} |"
+        for g in r["gates"]
+    ]
+    if r["slices"]:
+        lines += [
+            "",
+            "## Slices",
+            "",
+            "| slice | rows | challenger | champion | gain | judged | passed |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        lines += [
+            f"| {s['column']}={s['value']} | {s['rows']} | {_fmt(s['challenger'])} | "
+            f"{_fmt(s['champion'])} | {_fmt(s['gain'])} | {'yes' if s['judged'] else 'no'} | "
+            f"{'yes' if s['passed'] else '**no**'} |"
+            for s in r["slices"]
+        ]
+    return lines
+
+
 def decision_markdown(r: dict[str, Any]) -> str:
     """The decision record as a page a person reads: verdict first, then the evidence."""
-    bt = r["backtest"]
-    m = bt["metric"]
+    champion = "v" + r["champion_version"] if r["champion_version"] else "(none)"
     lines = [f"# {r['pipeline']} · batch {r['batch']} · **{r['verdict']}** → {r['outcome']}", ""]
     lines += [f"- {reason}" for reason in r["reasons"]]
-    lines += ["", f"Challenger v{r['challenger_version']} vs champion "
-                  f"{'v' + r['champion_version'] if r['champion_version'] else '(none)'}; trigger `{r['trigger']}`, "
-                  f"config `{r['config_hash']}`, run `{r['run_id']}`.", "",
-              f"Trained on {', '.join(r['data']['train_batches'])} ({r['data']['train_rows']} rows, "
-              f"up to {r['data']['train_end']}).", "",
-              f"## Back-test ({len(bt['windows'])} windows, {bt['rows']} rows)", "",
-              f"| window | from | to | rows | challenger {m} | champion {m} | gain | winner |",
-              "|---|---|---|---|---|---|---|---|"]
-    for w in bt["windows"]:
-        lines.append(f"| {w['index'] + 1} | {w['start'][:16]} | {w['end'][:16]} | {w['rows']} | {_fmt(w['challenger'])} "
-                     f"| {_fmt(w['champion'])} | {_fmt(w['gain'])} | {w['winner']} |")
-    lines.append(f"| **all** | | | {bt['rows']} | {_fmt(bt['challenger'])} | {_fmt(bt['champion'])} "
-                 f"| {_fmt(bt['gain'])} | {bt['wins']} won, {bt['losses']} lost |")
-    if bt["ci_low"] is not None:
-        lines += ["", f"Paired bootstrap by {bt['block']} ({bt['resamples']} resamples): {bt['confidence']:.0%} "
-                      f"interval of the gain [{_fmt(bt['ci_low'])}, {_fmt(bt['ci_high'])}]."]
-    lines += ["", "## Gates", "", "| gate | result | observed | threshold | detail |", "|---|---|---|---|---|"]
-    for g in r["gates"]:
-        lines.append(f"| {g['name']} | {'pass' if g['passed'] else '**FAIL**'} | {g['observed']} | {g['threshold']} "
-                     f"| {g['detail']} |")
-    if r["slices"]:
-        lines += ["", "## Slices", "", "| slice | rows | challenger | champion | gain | judged | passed |",
-                  "|---|---|---|---|---|---|---|"]
-        for s in r["slices"]:
-            lines.append(f"| {s['column']}={s['value']} | {s['rows']} | {_fmt(s['challenger'])} | "
-                         f"{_fmt(s['champion'])} | {_fmt(s['gain'])} | {'yes' if s['judged'] else 'no'} | "
-                         f"{'yes' if s['passed'] else '**no**'} |")
+    lines += [
+        "",
+        f"Challenger v{r['challenger_version']} vs champion {champion}; trigger `{r['trigger']}`, "
+        f"config `{r['config_hash']}`, run `{r['run_id']}`.",
+        "",
+        f"Trained on {', '.join(r['data']['train_batches'])} ({r['data']['train_rows']} rows, "
+        f"up to {r['data']['train_end']}).",
+        "",
+    ]
+    lines += _backtest_lines(r["backtest"]) + _gates_and_slices_lines(r)
     mon = r.get("monitoring") or {}
     if mon.get("fired"):
         lines += ["", "## Why this cycle trained", ""] + [f"- {t}" for t in mon.get("trigger_reasons", [])]
         if mon.get("drifted_columns"):
             lines.append(f"- drifted columns: {', '.join(mon['drifted_columns'])}")
     g = r["guards"]
-    lines += ["", f"Latency {g['latency_ms_per_1k']:.1f} ms per 1k rows; model {g['model_mb']:.2f} MB."
-              if g["latency_ms_per_1k"] is not None else ""]
+    latency = g["latency_ms_per_1k"]
+    lines += ["", f"Latency {latency:.1f} ms per 1k rows; model {g['model_mb']:.2f} MB." if latency is not None else ""]
     return "\n".join(lines) + "\n"
 
 
@@ -86,37 +119,57 @@ def table(rows: Iterable[dict[str, Any]], columns: list[tuple[str, str]]) -> str
     widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
     out = []
     for n, row in enumerate(cells):
-        out.append("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
+        out.append("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)).rstrip())
         if n == 0:
             out.append("  ".join("-" * w for w in widths))
     return "\n".join(out)
 
 
-REPLAY_COLUMNS = [("batch", "batch"), ("rows", "rows"), ("gate", "gate"), ("drift", "drifted"),
-                  ("fired", "trigger fired"), ("train", "trained on"),
-                  ("challenger", "challenger"), ("champion", "champion"), ("ci", "gain CI"), ("promoted", "promoted"),
-                  ("serving", "champion after"), ("status", "outcome")]
+REPLAY_COLUMNS = [
+    ("batch", "batch"),
+    ("rows", "rows"),
+    ("gate", "gate"),
+    ("drift", "drifted"),
+    ("fired", "trigger fired"),
+    ("train", "trained on"),
+    ("challenger", "challenger"),
+    ("champion", "champion"),
+    ("ci", "gain CI"),
+    ("promoted", "promoted"),
+    ("serving", "champion after"),
+    ("status", "outcome"),
+]
 
-SERVED_COLUMNS = [("batch", "month"), ("served", "policy (served champion)"), ("never", "never retrain"),
-                  ("always", "always promote")]
+SERVED_COLUMNS = [
+    ("batch", "month"),
+    ("served", "policy (served champion)"),
+    ("never", "never retrain"),
+    ("always", "always promote"),
+]
 
 
 def replay_rows(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     rows = []
     for r in results:
         tb = r.get("train_batches") or []
-        rows.append({
-            "batch": r["batch"], "rows": r["rows"], "gate": r["gate"],
-            "drift": f"{r['drifted_share']:.0%}" if r.get("drifted_share") is not None else "-",
-            "fired": ",".join(r.get("fired") or []) or "-",
-            "train": f"{tb[0]}..{tb[-1]}" if len(tb) > 1 else (tb[0] if tb else "-"),
-            "challenger": _fmt(r.get("challenger_metric")), "champion": _fmt(r.get("champion_metric")),
-            "ci": f"[{r['ci_low']:+.3f}, {r['ci_high']:+.3f}]" if r.get("ci_low") is not None
-            and r["ci_low"] == r["ci_low"] else "-",
-            "promoted": "yes" if r["status"] == "promoted" else "no",
-            "serving": f"v{r['champion_version_after']}" if r.get("champion_version_after") else "-",
-            "status": r["status"],
-        })
+        rows.append(
+            {
+                "batch": r["batch"],
+                "rows": r["rows"],
+                "gate": r["gate"],
+                "drift": f"{r['drifted_share']:.0%}" if r.get("drifted_share") is not None else "-",
+                "fired": ",".join(r.get("fired") or []) or "-",
+                "train": f"{tb[0]}..{tb[-1]}" if len(tb) > 1 else (tb[0] if tb else "-"),
+                "challenger": _fmt(r.get("challenger_metric")),
+                "champion": _fmt(r.get("champion_metric")),
+                "ci": f"[{r['ci_low']:+.3f}, {r['ci_high']:+.3f}]"
+                if r.get("ci_low") is not None and r["ci_low"] == r["ci_low"]
+                else "-",
+                "promoted": "yes" if r["status"] == "promoted" else "no",
+                "serving": f"v{r['champion_version_after']}" if r.get("champion_version_after") else "-",
+                "status": r["status"],
+            }
+        )
     return rows
 
 

@@ -28,54 +28,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from ctpipeline.core.cron import validate_cron
 
 __all__ = ["Signals", "TriggerConfig", "TriggerDecision", "should_retrain", "validate_cron"]
 
 _EPS = 1e-9  # float slack for threshold comparisons (0.72 - 0.70 must count as a drop of 0.02)
-
-# cron macros Prefect's croniter accepts, as the 5-field expressions they stand for
-_CRON_MACROS = {
-    "@yearly": "0 0 1 1 *", "@annually": "0 0 1 1 *", "@monthly": "0 0 1 * *",
-    "@weekly": "0 0 * * 0", "@daily": "0 0 * * *", "@midnight": "0 0 * * *", "@hourly": "0 * * * *",
-}
-
-
-def validate_cron(expr: str) -> str:
-    """Check a 5-field cron expression (or @daily-style macro) as Prefect's CronSchedule takes it.
-
-    Parsed with ``cronsim`` (pure Python, installed with Prefect through pydocket), so that config
-    validation does not import Prefect; Prefect's own random/hashed extensions (``R``, ``H``) are
-    refused as Prefect refuses them. Returns the stripped expression; raises ValueError.
-    """
-    if not isinstance(expr, str) or not expr.strip():
-        raise ValueError("empty cron string; e.g. '0 3 * * *' (03:00 every day)")
-    v = " ".join(expr.split())
-    body = _CRON_MACROS.get(v.lower(), v)
-    fields = body.split()
-    if len(fields) != 5:
-        raise ValueError(
-            f"invalid cron string {v!r}: expected 5 fields (minute hour day-of-month month day-of-week) "
-            f"or one of {', '.join(_CRON_MACROS)}, got {len(fields)} field(s)"
-        )
-    if any(f.upper() in ("R", "H") or f.upper().startswith("H(") for f in fields):
-        raise ValueError(f"invalid cron string {v!r}: random/hashed expressions (R, H) are not supported")
-    if "LW" in fields[2].upper():  # cronsim knows it, Prefect's croniter does not
-        raise ValueError(f"invalid cron string {v!r}: 'LW' (last weekday) is not supported by Prefect")
-    try:
-        from cronsim import CronSim, CronSimError
-    except ImportError:  # pragma: no cover - cronsim comes with Prefect; fall back to a character check
-        allowed = set("0123456789*/,-?LW#ABCDEFGHIJKLMNOPQRSTUVWXYZ")
-        if any(set(f.upper()) - allowed for f in fields):
-            raise ValueError(f"invalid cron string {v!r}") from None
-        return v
-    try:
-        next(CronSim(body, datetime(2000, 1, 1)))
-    except (CronSimError, StopIteration, ValueError) as exc:
-        raise ValueError(f"invalid cron string {v!r}: {exc or 'never fires'}") from None
-    return v
 
 
 class TriggerConfig(BaseModel):
@@ -84,14 +45,17 @@ class TriggerConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     drift_share: float | None = Field(
-        default=0.3, gt=0, le=1,
+        default=0.3,
+        gt=0,
+        le=1,
         description="Retrain when the share of drifted feature columns is >= this. null: off.",
     )
     drifted_features: list[str] = Field(
         default_factory=list, description="Retrain when any of these columns drifts (whatever the share)."
     )
     performance_drop: float | None = Field(
-        default=0.02, ge=0,
+        default=0.02,
+        ge=0,
         description="Retrain when the champion's metric on the new labelled batch is worse than its reference "
         "metric by at least this much (metric units, in the metric's direction). null: off.",
     )
@@ -100,7 +64,8 @@ class TriggerConfig(BaseModel):
     )
     every_batch: bool = Field(default=False, description="Retrain on every accepted batch.")
     cooldown_minutes: float = Field(
-        default=0, ge=0,
+        default=0,
+        ge=0,
         description="No retraining within this many minutes after the last one, except manual runs, "
         "forced webhooks and cold start.",
     )
@@ -155,13 +120,16 @@ class TriggerDecision:
         }
 
     def summary(self) -> str:
-        head = "retrain" if self.retrain else ("no retraining (cooldown)" if self.suppressed_by_cooldown
-                                               else "no retraining")
+        head = (
+            "retrain"
+            if self.retrain
+            else ("no retraining (cooldown)" if self.suppressed_by_cooldown else "no retraining")
+        )
         return f"{head}: " + "; ".join(self.reasons)
 
 
 def _utc(dt: datetime) -> datetime:
-    return dt.replace(tzinfo=timezone.utc) if dt.tzinfo is None else dt
+    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt
 
 
 def _minutes(td: timedelta) -> str:
@@ -217,8 +185,11 @@ def _drift(v: _Verdicts, s: Signals, cfg: TriggerConfig) -> None:
         v.fire(f"drifted_feature:{f}", f"watched feature {f!r} drifted")
     if not hits:
         measured = share is not None or s.drifted_columns
-        v.hold(f"none of the watched features {cfg.drifted_features} drifted" if measured
-               else f"watched features {cfg.drifted_features}: drift not measured")
+        v.hold(
+            f"none of the watched features {cfg.drifted_features} drifted"
+            if measured
+            else f"watched features {cfg.drifted_features}: drift not measured"
+        )
 
 
 def _performance(v: _Verdicts, s: Signals, cfg: TriggerConfig) -> None:
@@ -228,8 +199,11 @@ def _performance(v: _Verdicts, s: Signals, cfg: TriggerConfig) -> None:
         v.hold("performance_drop check is off")
         return
     if metric is None or ref is None or not (math.isfinite(metric) and math.isfinite(ref)):
-        missing = "no champion metric on this batch" if metric is None or not math.isfinite(metric) \
+        missing = (
+            "no champion metric on this batch"
+            if metric is None or not math.isfinite(metric)
             else "no reference metric for the champion"
+        )
         v.hold(f"performance drop not measured ({missing})")
         return
     drop = (ref - metric) if s.higher_is_better else (metric - ref)
@@ -263,8 +237,10 @@ def _cooldown(s: Signals, cfg: TriggerConfig, last_training_at: datetime | None,
     if elapsed >= window:
         return None
     until = _utc(last_training_at) + window
-    return (f"suppressed by the cooldown: last training {_minutes(elapsed)} ago < {cfg.cooldown_minutes:g} min "
-            f"(next possible at {until.isoformat(timespec='minutes')})")
+    return (
+        f"suppressed by the cooldown: last training {_minutes(elapsed)} ago < {cfg.cooldown_minutes:g} min "
+        f"(next possible at {until.isoformat(timespec='minutes')})"
+    )
 
 
 def should_retrain(

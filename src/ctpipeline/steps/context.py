@@ -20,8 +20,9 @@ class Pipeline:
     config_file: Path
 
     @classmethod
-    def open(cls, config_path: str | Path, state_dir: str | Path | None = None, *,
-             must_exist: bool = False) -> Pipeline:
+    def open(
+        cls, config_path: str | Path, state_dir: str | Path | None = None, *, must_exist: bool = False
+    ) -> Pipeline:
         """Load and check the config. `must_exist`: read-only commands refuse a state folder that is not there
         (a typo would otherwise create an empty MLflow store and report nothing)."""
         from ctpipeline.core.models import check_model_params
@@ -30,8 +31,7 @@ class Pipeline:
         check_model_params(cfg, str(config_path))
         root = resolve_state_dir(state_dir)
         if must_exist and not root.is_dir():
-            raise ConfigError(str(root), "state folder not found (check --state-dir or $CTP_HOME); nothing was "
-                                         "created")
+            raise ConfigError(str(root), "state folder not found (check --state-dir or $CTP_HOME); nothing was created")
         return cls(cfg, StatePaths(root), Path(config_path).resolve())
 
     @property

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from ctpipeline.core.cycle import CycleResult, quality_failure_message, since_last_training, status_after_decision
 from ctpipeline.core.data import labelled, make_xy
@@ -20,7 +20,8 @@ from ctpipeline.core.record import decision_record
 from ctpipeline.core.results import Evaluation, Monitoring, Scored, Skipped, Trained
 from ctpipeline.errors import DataError
 from ctpipeline.steps import evaluate as evaluate_step
-from ctpipeline.steps import ingest, promote as promote_step, tracking
+from ctpipeline.steps import ingest, tracking
+from ctpipeline.steps import promote as promote_step
 from ctpipeline.steps.context import Pipeline
 from ctpipeline.steps.ingest import Checked
 from ctpipeline.steps.monitor import monitor as monitor_step
@@ -42,7 +43,9 @@ def gate(p: Pipeline, batch: Batch) -> Checked | CycleResult:
         return ingest.check_quality(batch, p.cfg.suite_path)
     except DataError as exc:
         target = ingest.quarantine(batch, p.quarantine_dir, p.batch_log, error=str(exc))
-        return CycleResult(batch=batch.name, status="quarantined", gate="failed", reasons=(f"{exc}; moved to {target}",))
+        return CycleResult(
+            batch=batch.name, status="quarantined", gate="failed", reasons=(f"{exc}; moved to {target}",)
+        )
 
 
 class CycleRun:
@@ -53,9 +56,15 @@ class CycleRun:
         self.champion = p.registry.champion()  # what the challenger is judged against (compare-and-swap)
         self.previous_challenger = p.registry.get_alias("challenger")
         cv = self.champion.version if self.champion else None
-        self.result = CycleResult(batch=self.batch.name, status="accumulating", rows=len(checked.df),
-                                  gate="passed" if checked.passed else "failed", metric=p.cfg.evaluation.metric,
-                                  champion_version_before=cv, champion_version_after=cv)
+        self.result = CycleResult(
+            batch=self.batch.name,
+            status="accumulating",
+            rows=len(checked.df),
+            gate="passed" if checked.passed else "failed",
+            metric=p.cfg.evaluation.metric,
+            champion_version_before=cv,
+            champion_version_after=cv,
+        )
         self.run_id = ""
         self._t0 = time.perf_counter()
 
@@ -70,35 +79,51 @@ class CycleRun:
 
     def __exit__(self, exc_type, exc, tb) -> bool:
         if isinstance(exc, DataError):  # passed the gate, yet unusable: quarantine rather than retry forever
-            self.quarantine(None, f"batch {self.batch.name} passed the quality gate but cannot be used: {exc}",
-                             "(an expectation in the suite should catch this)")
+            self.quarantine(
+                None,
+                f"batch {self.batch.name} passed the quality gate but cannot be used: {exc}",
+                "(an expectation in the suite should catch this)",
+            )
         elif exc is not None:
             self.p.tracking.end_run(self.run_id, "FAILED")
             return False
         elif self.result.status != "quarantined":
             self._record_accepted()
         self.update(seconds=round(time.perf_counter() - self._t0, 2))
-        self.p.tracking.set_tags(self.run_id, {"ctp.status": self.result.status,
-                                               "ctp.verdict": self.result.verdict or "-"})
+        self.p.tracking.set_tags(
+            self.run_id, {"ctp.status": self.result.status, "ctp.verdict": self.result.verdict or "-"}
+        )
         self.p.tracking.end_run(self.run_id, "FINISHED")
         return True
 
     def quarantine(self, quality, error: str | None, note: str = "") -> None:
-        target = ingest.quarantine(self.batch, self.p.quarantine_dir, self.p.batch_log, quality=quality,
-                                   error=error, run_id=self.run_id)
+        target = ingest.quarantine(
+            self.batch, self.p.quarantine_dir, self.p.batch_log, quality=quality, error=error, run_id=self.run_id
+        )
         if quality is not None:
             failed = [f.describe() for f in quality.failed]
-            self.update(status="quarantined", failed_expectations=tuple(failed),
-                        reasons=(quality_failure_message(self.batch.name, failed, str(target)),))
+            self.update(
+                status="quarantined",
+                failed_expectations=tuple(failed),
+                reasons=(quality_failure_message(self.batch.name, failed, str(target)),),
+            )
         else:
             self.update(status="quarantined", reasons=(f"{error}; moved to {target} {note}".rstrip(),))
 
     def _record_accepted(self) -> None:
         r = self.result
-        self.p.batch_log.append({"batch": r.batch, "sha256": self.batch.sha256, "status": "accepted",
-                                 "run_id": r.run_id, "rows": r.rows, "outcome": r.status,
-                                 "challenger_version": r.challenger_version,
-                                 "champion_version": r.champion_version_after})
+        self.p.batch_log.append(
+            {
+                "batch": r.batch,
+                "sha256": self.batch.sha256,
+                "status": "accepted",
+                "run_id": r.run_id,
+                "rows": r.rows,
+                "outcome": r.status,
+                "challenger_version": r.challenger_version,
+                "champion_version": r.champion_version_after,
+            }
+        )
 
 
 def reject(run: CycleRun) -> None:
@@ -121,11 +146,19 @@ def monitor(run: CycleRun) -> Monitoring:
     ref_metric = tags.get(f"ctp.{p.cfg.evaluation.metric}")
     records = p.batch_log.records()
     rows, last = since_last_training(records)
-    mon = monitor_step(p.cfg, df, reference=reference, reference_batches=ref_batches, champion=champion,
-                       has_champion=run.champion is not None,
-                       champion_reference_metric=float(ref_metric) if ref_metric else None,
-                       rows_since_training=rows, last_training=last, trigger=run.trigger,
-                       now=datetime.now(timezone.utc))
+    mon = monitor_step(
+        p.cfg,
+        df,
+        reference=reference,
+        reference_batches=ref_batches,
+        champion=champion,
+        has_champion=run.champion is not None,
+        champion_reference_metric=float(ref_metric) if ref_metric else None,
+        rows_since_training=rows,
+        last_training=last,
+        trigger=run.trigger,
+        now=datetime.now(UTC),
+    )
     tracking.log_monitoring(p, run.run_id, mon, sum(r.get("status") == "accepted" for r in records) + 1)
     run.result = run.result.with_monitoring(mon)
     return mon
@@ -147,11 +180,14 @@ def train(run: CycleRun) -> Trained | Skipped:
 def backtest(run: CycleRun, trained: Trained, mon: Monitoring) -> Evaluation:
     """Challenger against champion on the batch's windows; the two baselines scored on the same rows."""
     first = run.p.registry.get_version("1")
-    baselines = {"never_retrain": first.version if first else None,
-                 "always_promote": run.previous_challenger.version if run.previous_challenger else None}
+    baselines = {
+        "never_retrain": first.version if first else None,
+        "always_promote": run.previous_challenger.version if run.previous_challenger else None,
+    }
     champion = mon.champion if run.champion else None
-    ev = evaluate_step.evaluate(run.p.cfg, trained.model, run.checked.df, champion,
-                                lambda v, X, y: _score(run, v, X, y), baselines)
+    ev = evaluate_step.evaluate(
+        run.p.cfg, trained.model, run.checked.df, champion, lambda v, X, y: _score(run, v, X, y), baselines
+    )
     run.result = run.result.with_evaluation(trained, ev)
     return ev
 
@@ -172,14 +208,26 @@ def register(run: CycleRun, trained: Trained, ev: Evaluation, decision: Decision
 
 def promote(run: CycleRun, trained: Trained, ev: Evaluation, decision: Decision, ref) -> CycleResult:
     """Move `champion` when the decision says so (compare-and-swap), then write the decision record."""
-    moved = decision.promote and promote_step.promote(run.p, ref, ev.champion_version, reason=decision.summary,
-                                                      trigger=run.trigger, run_id=run.run_id)
+    moved = decision.promote and promote_step.promote(
+        run.p, ref, ev.champion_version, reason=decision.summary, trigger=run.trigger, run_id=run.run_id
+    )
     status, extra = status_after_decision(decision.verdict, decision.promote, moved)
-    run.update(status=status, reasons=run.result.reasons + extra,
-               champion_version_after=ref.version if moved else run.result.champion_version_after)
-    record = decision_record(run.p.cfg, run.result, batch_sha256=run.batch.sha256, trigger=run.trigger,
-                             trained=trained, ev=ev, decision=decision, challenger_version=ref.version,
-                             decided_at=now_iso())
+    run.update(
+        status=status,
+        reasons=run.result.reasons + extra,
+        champion_version_after=ref.version if moved else run.result.champion_version_after,
+    )
+    record = decision_record(
+        run.p.cfg,
+        run.result,
+        batch_sha256=run.batch.sha256,
+        trigger=run.trigger,
+        trained=trained,
+        ev=ev,
+        decision=decision,
+        challenger_version=ref.version,
+        decided_at=now_iso(),
+    )
     run.update(record=record)
     tracking.log_decision(run.p, run.run_id, ref, record)
     return run.result

@@ -38,8 +38,14 @@ def model_mb(model) -> float:
     return len(pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL)) / 1e6
 
 
-def evaluate(cfg: PipelineConfig, model, eval_df: pd.DataFrame, champion: Scored | None,
-             score_version: ScoreVersion, baseline_versions: Mapping[str, str | None]) -> Evaluation:
+def evaluate(
+    cfg: PipelineConfig,
+    model,
+    eval_df: pd.DataFrame,
+    champion: Scored | None,
+    score_version: ScoreVersion,
+    baseline_versions: Mapping[str, str | None],
+) -> Evaluation:
     """`champion`: the champion already scored on the labelled rows of `eval_df` (None without a champion).
     `baseline_versions`: baseline name -> registry version to score with `score_version` (reusing the champion's
     scores when it is that version)."""
@@ -49,8 +55,16 @@ def evaluate(cfg: PipelineConfig, model, eval_df: pd.DataFrame, champion: Scored
     chal_scores = predict_for_metric(model, X, task)
     champ_scores = champion.scores if champion is not None else None
     err = f"champion {champion.error}" if champion is not None and champion.error else None
-    bt = run_backtest(y.to_numpy(), chal_scores, champ_scores, df[cfg.data.time_column], metric, higher,
-                      cfg.backtest, timezone=cfg.data.timezone)
+    bt = run_backtest(
+        y.to_numpy(),
+        chal_scores,
+        champ_scores,
+        df[cfg.data.time_column],
+        metric,
+        higher,
+        cfg.backtest,
+        timezone=cfg.data.timezone,
+    )
     slices = []
     for sc in cfg.promotion.slices:
         if sc.column not in df.columns:
@@ -63,17 +77,35 @@ def evaluate(cfg: PipelineConfig, model, eval_df: pd.DataFrame, champion: Scored
             continue
         same = champion is not None and champion.version == version
         baselines[name] = champion.metric if same else score_version(version, X, y).metric
-    return Evaluation(metric, champion.version if champion else None, len(X), bt, tuple(slices), err,
-                      latency_ms_per_1k(model, X, task), model_mb(model), MappingProxyType(baselines),
-                      y.to_numpy(), chal_scores, champ_scores)
+    return Evaluation(
+        metric,
+        champion.version if champion else None,
+        len(X),
+        bt,
+        tuple(slices),
+        err,
+        latency_ms_per_1k(model, X, task),
+        model_mb(model),
+        MappingProxyType(baselines),
+        y.to_numpy(),
+        chal_scores,
+        champ_scores,
+    )
 
 
 def make_decision(cfg: PipelineConfig, ev: Evaluation) -> Decision:
     """The promotion rule (`promotion:`) applied to the evaluation."""
     bt = ev.backtest
     evidence = Evidence(
-        challenger=bt.challenger, champion=bt.champion if ev.champion_version else None,
-        champion_version=ev.champion_version, champion_error=ev.champion_error,
-        ci_low=bt.ci_low, ci_high=bt.ci_high, confidence=bt.confidence, slices=ev.slices,
-        latency_ms_per_1k=ev.latency_ms_per_1k, model_mb=ev.model_mb)
+        challenger=bt.challenger,
+        champion=bt.champion if ev.champion_version else None,
+        champion_version=ev.champion_version,
+        champion_error=ev.champion_error,
+        ci_low=bt.ci_low,
+        ci_high=bt.ci_high,
+        confidence=bt.confidence,
+        slices=ev.slices,
+        latency_ms_per_1k=ev.latency_ms_per_1k,
+        model_mb=ev.model_mb,
+    )
     return decide(evidence, cfg.promotion, ev.metric, cfg.evaluation.higher_is_better)

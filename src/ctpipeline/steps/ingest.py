@@ -45,14 +45,26 @@ def check_quality(batch: Batch, suite_path: Path) -> Checked:
     return Checked(batch, df, result)
 
 
-def quarantine(batch: Batch, qdir: Path, batch_log: BatchLog, *, quality=None, error: str | None = None,
-               run_id: str | None = None) -> Path:
+def quarantine(
+    batch: Batch, qdir: Path, batch_log: BatchLog, *, quality=None, error: str | None = None, run_id: str | None = None
+) -> Path:
     """Move a rejected batch beside its GX result (or the error that made it unusable) and record it."""
-    report = ({"summary": quality.to_dict(), "gx_result": quality.raw} if quality is not None
-              else {"summary": {"success": False, "error": error}})
+    report = (
+        {"summary": quality.to_dict(), "gx_result": quality.raw}
+        if quality is not None
+        else {"summary": {"success": False, "error": error}}
+    )
     target = quarantine_file(batch, qdir, report)
     failed = [f.describe() for f in quality.failed] if quality is not None else [error]
-    batch_log.append({"batch": batch.name, "sha256": batch.sha256, "status": "rejected", "run_id": run_id,
-                      "quarantined_to": str(target), "failed": failed})
+    batch_log.append(
+        {
+            "batch": batch.name,
+            "sha256": batch.sha256,
+            "status": "rejected",
+            "run_id": run_id,
+            "quarantined_to": str(target),
+            "failed": failed,
+        }
+    )
     log.warning("batch %s quarantined to %s", batch.name, target)
     return target

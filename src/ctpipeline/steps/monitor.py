@@ -26,17 +26,28 @@ def measure_drift(cfg: PipelineConfig, reference: list[pd.DataFrame], df: pd.Dat
     if not reference or not (numeric or categorical):
         return None
     try:
-        return detect_drift(pd.concat(reference, ignore_index=True), df, numeric, categorical, cfg.drift,
-                            seed=cfg.training.seed)
+        return detect_drift(
+            pd.concat(reference, ignore_index=True), df, numeric, categorical, cfg.drift, seed=cfg.training.seed
+        )
     except DataError as exc:  # nothing comparable: monitoring goes on without a drift signal
         log.warning("drift not measured: %s", exc)
         return None
 
 
-def monitor(cfg: PipelineConfig, df: pd.DataFrame, *, reference: list[pd.DataFrame],
-            reference_batches: tuple[str, ...], champion: Scored | None, has_champion: bool,
-            champion_reference_metric: float | None, rows_since_training: int, last_training: datetime | None,
-            trigger: str, now: datetime) -> Monitoring:
+def monitor(
+    cfg: PipelineConfig,
+    df: pd.DataFrame,
+    *,
+    reference: list[pd.DataFrame],
+    reference_batches: tuple[str, ...],
+    champion: Scored | None,
+    has_champion: bool,
+    champion_reference_metric: float | None,
+    rows_since_training: int,
+    last_training: datetime | None,
+    trigger: str,
+    now: datetime,
+) -> Monitoring:
     """Gather the signals and apply `triggers:` to them."""
     drift = measure_drift(cfg, reference, df)
     if drift is not None:
@@ -46,9 +57,14 @@ def monitor(cfg: PipelineConfig, df: pd.DataFrame, *, reference: list[pd.DataFra
     signals = Signals(
         drifted_share=drift.drifted_share if drift else None,
         drifted_columns=tuple(drift.drifted_columns()) if drift else (),
-        champion_metric=champion.metric if champion else None, champion_reference_metric=champion_reference_metric,
-        higher_is_better=cfg.evaluation.higher_is_better, rows_since_training=rows_since_training + len(df),
-        manual=trigger == "manual", webhook=trigger == "webhook", scheduled=trigger == "schedule",
-        no_champion=not has_champion)
+        champion_metric=champion.metric if champion else None,
+        champion_reference_metric=champion_reference_metric,
+        higher_is_better=cfg.evaluation.higher_is_better,
+        rows_since_training=rows_since_training + len(df),
+        manual=trigger == "manual",
+        webhook=trigger == "webhook",
+        scheduled=trigger == "schedule",
+        no_champion=not has_champion,
+    )
     decision = should_retrain(signals, cfg.triggers, last_training, now)
     return Monitoring(reference_batches, drift, champion, champion_reference_metric, decision)

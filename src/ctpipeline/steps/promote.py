@@ -17,37 +17,64 @@ from ctpipeline.store.state import now_iso
 log = logging.getLogger(__name__)
 
 
-def register_challenger(p: Pipeline, run_id: str, batch: str, trained: Trained, ev: Evaluation,
-                        decision: Decision) -> ModelRef:
+def register_challenger(
+    p: Pipeline, run_id: str, batch: str, trained: Trained, ev: Evaluation, decision: Decision
+) -> ModelRef:
     """Log the model, register it as a new version and point the `challenger` alias at it."""
     bt = ev.backtest
     ref = p.models.log_and_register_model(
-        run_id, trained.model, trained.input_example, installed_requirements(requirements_for(p.cfg)),
+        run_id,
+        trained.model,
+        trained.input_example,
+        installed_requirements(requirements_for(p.cfg)),
         description=version_description(p.cfg, batch, trained, ev, decision),
-        tags={"ctp.batch": batch, "ctp.train_batches": ",".join(trained.train_batches),
-              "ctp.verdict": decision.verdict, f"ctp.{ev.metric}": f"{bt.challenger:.4f}",
-              "ctp.gain_ci": f"[{bt.ci_low}, {bt.ci_high}]" if bt.ci_low is not None else "n/a",
-              "ctp.expected_champion": ev.champion_version or "",
-              "ctp.approval": "pending" if decision.verdict == "awaiting-approval" else "n/a",
-              "ctp.run_id": run_id})
+        tags={
+            "ctp.batch": batch,
+            "ctp.train_batches": ",".join(trained.train_batches),
+            "ctp.verdict": decision.verdict,
+            f"ctp.{ev.metric}": f"{bt.challenger:.4f}",
+            "ctp.gain_ci": f"[{bt.ci_low}, {bt.ci_high}]" if bt.ci_low is not None else "n/a",
+            "ctp.expected_champion": ev.champion_version or "",
+            "ctp.approval": "pending" if decision.verdict == "awaiting-approval" else "n/a",
+            "ctp.run_id": run_id,
+        },
+    )
     p.registry.set_alias("challenger", ref)
     return ref
 
 
-def promote(p: Pipeline, ref: ModelRef, expected_champion: str | None, *, reason: str, trigger: str,
-            run_id: str | None, action: str = "promote") -> bool:
+def promote(
+    p: Pipeline,
+    ref: ModelRef,
+    expected_champion: str | None,
+    *,
+    reason: str,
+    trigger: str,
+    run_id: str | None,
+    action: str = "promote",
+) -> bool:
     """Move `champion` to `ref` only if it still points where it did at evaluation time (compare-and-swap);
     keep the champion it replaces under alias `previous`; write a ledger row."""
     reg = p.registry
     if not reg.compare_and_swap_alias("champion", ref, expected_champion):
         now = reg.champion()
-        log.warning("champion moved during evaluation (expected v%s, now v%s); v%s not promoted",
-                    expected_champion, now.version if now else None, ref.version)
+        log.warning(
+            "champion moved during evaluation (expected v%s, now v%s); v%s not promoted",
+            expected_champion,
+            now.version if now else None,
+            ref.version,
+        )
         return False
     if expected_champion:
         reg.set_alias("previous", ModelRef(p.name, expected_champion, None))
-    p.ledger.append(action=action, from_version=expected_champion, to_version=ref.version, reason=reason,
-                    trigger=trigger, run_id=run_id)
+    p.ledger.append(
+        action=action,
+        from_version=expected_champion,
+        to_version=ref.version,
+        reason=reason,
+        trigger=trigger,
+        run_id=run_id,
+    )
     reg.set_version_tags(ref, {"ctp.promoted_at": now_iso()})
     log.info("%s: %s v%s is champion (was %s)", action, p.name, ref.version, expected_champion or "none")
     return True
@@ -85,12 +112,15 @@ def pending_approval(p: Pipeline) -> tuple[ModelRef, str | None, dict[str, str]]
 
 def approve(p: Pipeline, reason: str = "approved by hand") -> str:
     ref, expected, tags = pending_approval(p)
-    if not promote(p, ref, expected, reason=reason, trigger="approval", run_id=tags.get("ctp.run_id"),
-                   action="approve"):
+    if not promote(
+        p, ref, expected, reason=reason, trigger="approval", run_id=tags.get("ctp.run_id"), action="approve"
+    ):
         now = p.registry.champion()
-        raise RegistryError(f"the champion moved since v{ref.version} was evaluated (against "
-                            f"v{expected or 'none'}, now v{now.version if now else 'none'}): not promoted; "
-                            "run a new cycle to re-evaluate")
+        raise RegistryError(
+            f"the champion moved since v{ref.version} was evaluated (against "
+            f"v{expected or 'none'}, now v{now.version if now else 'none'}): not promoted; "
+            "run a new cycle to re-evaluate"
+        )
     p.registry.set_version_tags(ref, {"ctp.approval": "approved"})
     return ref.version
 

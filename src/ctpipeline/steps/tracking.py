@@ -15,9 +15,16 @@ from ctpipeline.store.landing import Batch
 
 
 def start_run(p: Pipeline, batch: Batch, trigger: str) -> str:
-    return p.tracking.start_run(run_name=batch.name, tags={
-        "ctp.pipeline": p.name, "ctp.batch": batch.name, "ctp.batch_sha256": batch.sha256[:16],
-        "ctp.config_hash": p.cfg.config_hash(), "ctp.trigger": trigger})
+    return p.tracking.start_run(
+        run_name=batch.name,
+        tags={
+            "ctp.pipeline": p.name,
+            "ctp.batch": batch.name,
+            "ctp.batch_sha256": batch.sha256[:16],
+            "ctp.config_hash": p.cfg.config_hash(),
+            "ctp.trigger": trigger,
+        },
+    )
 
 
 def log_inputs(p: Pipeline, run_id: str, df: pd.DataFrame, quality) -> None:
@@ -27,8 +34,14 @@ def log_inputs(p: Pipeline, run_id: str, df: pd.DataFrame, quality) -> None:
     t.log_dict(run_id, quality.raw, "quality/gx_result.json")
     t.log_dict(run_id, quality.to_dict(), "quality/summary.json")
     stats = quality.statistics or {}
-    t.log_metrics(run_id, {"batch_rows": float(len(df)), "quality_success_percent": stats.get("success_percent"),
-                           "quality_failed_expectations": float(len(quality.failed))})
+    t.log_metrics(
+        run_id,
+        {
+            "batch_rows": float(len(df)),
+            "quality_success_percent": stats.get("success_percent"),
+            "quality_failed_expectations": float(len(quality.failed)),
+        },
+    )
     t.set_tags(run_id, {"ctp.gate": "passed" if quality.success else "failed"})
 
 
@@ -36,8 +49,10 @@ def log_monitoring(p: Pipeline, run_id: str, mon: Monitoring, batch_ordinal: int
     """Drift report and trigger decision on the cycle's run; the champion's metric on the `monitoring` run."""
     t, m = p.tracking, p.cfg.evaluation.metric
     t.log_dict(run_id, mon.decision.to_dict(), "monitoring/trigger.json")
-    t.set_tags(run_id, {"ctp.trigger_fired": ",".join(mon.decision.fired) or "none",
-                        "ctp.retrain": str(mon.decision.retrain).lower()})
+    t.set_tags(
+        run_id,
+        {"ctp.trigger_fired": ",".join(mon.decision.fired) or "none", "ctp.retrain": str(mon.decision.retrain).lower()},
+    )
     metrics = {f"champion_on_batch_{m}": mon.champion_metric}
     drift = mon.drift
     if drift is not None:
@@ -49,31 +64,57 @@ def log_monitoring(p: Pipeline, run_id: str, mon: Monitoring, batch_ordinal: int
         metrics["drifted_share"] = drift.drifted_share
         metrics.update({f"drift_{c.column}": c.score for c in drift.columns})
     t.log_metrics(run_id, metrics)
-    t.log_metrics(t.monitoring_run(), {f"champion_{m}": mon.champion_metric,
-                                       "drifted_share": drift.drifted_share if drift else None,
-                                       "retrain": float(mon.decision.retrain)}, step=batch_ordinal)
+    t.log_metrics(
+        t.monitoring_run(),
+        {
+            f"champion_{m}": mon.champion_metric,
+            "drifted_share": drift.drifted_share if drift else None,
+            "retrain": float(mon.decision.retrain),
+        },
+        step=batch_ordinal,
+    )
 
 
 def log_training(p: Pipeline, run_id: str, trained: Trained, ev: Evaluation, decision: Decision) -> None:
     """Params, metrics (back-test windows as steps, for the MLflow compare view) and plots."""
     cfg, t = p.cfg, p.tracking
-    t.log_params(run_id, {"model_type": cfg.model.type, "model_device": cfg.model.device,
-                          "model": {**DEFAULTS[cfg.model.type], **cfg.model.params},
-                          "train_batches": ",".join(trained.train_batches), "train_rows": trained.train_rows,
-                          "window_batches": cfg.training.window_batches, "metric": ev.metric,
-                          "backtest": cfg.backtest.model_dump(), "promotion": cfg.promotion.model_dump(),
-                          "config_hash": cfg.config_hash()})
+    t.log_params(
+        run_id,
+        {
+            "model_type": cfg.model.type,
+            "model_device": cfg.model.device,
+            "model": {**DEFAULTS[cfg.model.type], **cfg.model.params},
+            "train_batches": ",".join(trained.train_batches),
+            "train_rows": trained.train_rows,
+            "window_batches": cfg.training.window_batches,
+            "metric": ev.metric,
+            "backtest": cfg.backtest.model_dump(),
+            "promotion": cfg.promotion.model_dump(),
+            "config_hash": cfg.config_hash(),
+        },
+    )
     m, bt = ev.metric, ev.backtest
-    t.log_metrics(run_id, {f"challenger_{m}": bt.challenger, f"champion_{m}": bt.champion,
-                           f"gain_{m}": bt.gain, "gain_ci_low": bt.ci_low, "gain_ci_high": bt.ci_high,
-                           f"baseline_never_retrain_{m}": ev.baselines.get("never_retrain"),
-                           f"baseline_always_promote_{m}": ev.baselines.get("always_promote"),
-                           "eval_rows": float(ev.rows), "train_rows": float(trained.train_rows),
-                           "fit_seconds": trained.fit_seconds, "latency_ms_per_1k": ev.latency_ms_per_1k,
-                           "model_mb": ev.model_mb})
+    t.log_metrics(
+        run_id,
+        {
+            f"challenger_{m}": bt.challenger,
+            f"champion_{m}": bt.champion,
+            f"gain_{m}": bt.gain,
+            "gain_ci_low": bt.ci_low,
+            "gain_ci_high": bt.ci_high,
+            f"baseline_never_retrain_{m}": ev.baselines.get("never_retrain"),
+            f"baseline_always_promote_{m}": ev.baselines.get("always_promote"),
+            "eval_rows": float(ev.rows),
+            "train_rows": float(trained.train_rows),
+            "fit_seconds": trained.fit_seconds,
+            "latency_ms_per_1k": ev.latency_ms_per_1k,
+            "model_mb": ev.model_mb,
+        },
+    )
     for w in bt.windows:
-        t.log_metrics(run_id, {f"backtest_challenger_{m}": w.challenger, f"backtest_champion_{m}": w.champion},
-                      step=w.index)
+        t.log_metrics(
+            run_id, {f"backtest_challenger_{m}": w.challenger, f"backtest_champion_{m}": w.champion}, step=w.index
+        )
     log_plots(p, run_id, ev, decision)
 
 
@@ -81,9 +122,12 @@ def log_plots(p: Pipeline, run_id: str, ev: Evaluation, decision: Decision) -> N
     from ctpipeline import plots
 
     label = f"champion v{ev.champion_version}" if ev.champion_version else "champion"
-    figs = {"plots/challenger_vs_champion.png": plots.comparison_plot(
-        p.cfg.target.task, ev.metric, ev.y, ev.challenger_scores, ev.champion_scores, ("challenger", label)),
-        "plots/backtest_windows.png": plots.backtest_plot(ev.backtest, label)}
+    figs = {
+        "plots/challenger_vs_champion.png": plots.comparison_plot(
+            p.cfg.target.task, ev.metric, ev.y, ev.challenger_scores, ev.champion_scores, ("challenger", label)
+        ),
+        "plots/backtest_windows.png": plots.backtest_plot(ev.backtest, label),
+    }
     if decision.slices:
         figs["plots/slices.png"] = plots.slices_plot(decision.slices, ev.metric)
     for name, fig in figs.items():

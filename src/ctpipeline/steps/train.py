@@ -19,11 +19,12 @@ log = logging.getLogger(__name__)
 
 def window_names(cfg: PipelineConfig, accepted: list[str], batch: str) -> list[str]:
     """The newest `training.window_batches` accepted batches before `batch`."""
-    return [b for b in accepted if b < batch][-cfg.training.window_batches:]
+    return [b for b in accepted if b < batch][-cfg.training.window_batches :]
 
 
-def train_challenger(cfg: PipelineConfig, batch: str, batch_df: pd.DataFrame, window: list[pd.DataFrame],
-                     names: list[str]) -> Trained | Skipped:
+def train_challenger(
+    cfg: PipelineConfig, batch: str, batch_df: pd.DataFrame, window: list[pd.DataFrame], names: list[str]
+) -> Trained | Skipped:
     """Fit on `window` (the frames of batches `names`); Skipped with the reason when there is nothing to train on
     or nothing to judge the challenger on."""
     frame = training_frame(window, cfg)
@@ -38,8 +39,10 @@ def train_challenger(cfg: PipelineConfig, batch: str, batch_df: pd.DataFrame, wi
     frame = frame[pd.to_datetime(frame[tcol], utc=True) < first - pd.Timedelta(cfg.backtest.gap)]
     X, y = make_xy(frame, cfg)
     if len(X) < cfg.training.min_train_rows:
-        return Skipped(f"only {len(X)} labelled rows in training window {','.join(names)} "
-                       f"(< training.min_train_rows {cfg.training.min_train_rows}): accumulating")
+        return Skipped(
+            f"only {len(X)} labelled rows in training window {','.join(names)} "
+            f"(< training.min_train_rows {cfg.training.min_train_rows}): accumulating"
+        )
     if cfg.target.task == "classification" and y.nunique() < 2:
         return Skipped(f"training window {','.join(names)} holds a single class: accumulating")
     model = build_model(cfg)

@@ -39,7 +39,6 @@ def _table(module, attr: str, where: str) -> pd.DataFrame:
     return obj
 
 
-
 def load_source(source: SourceConfig, data: DataConfig, base_dir: Path | None = None) -> pd.DataFrame:
     """The whole raw history described by `source`, with its time column parsed to UTC."""
     if source.kind == "python_tables":

@@ -27,10 +27,28 @@ class Ledger:
     def __init__(self, path: Path):
         self.path = path
 
-    def append(self, *, action: str, from_version: str | None, to_version: str, reason: str, trigger: str,
-               run_id: str | None = None, alias: str = "champion") -> dict[str, Any]:
-        row = {"at": now_iso(), "action": action, "alias": alias, "from_version": from_version,
-               "to_version": to_version, "reason": reason, "trigger": trigger, "run_id": run_id, "actor": _actor()}
+    def append(
+        self,
+        *,
+        action: str,
+        from_version: str | None,
+        to_version: str,
+        reason: str,
+        trigger: str,
+        run_id: str | None = None,
+        alias: str = "champion",
+    ) -> dict[str, Any]:
+        row = {
+            "at": now_iso(),
+            "action": action,
+            "alias": alias,
+            "from_version": from_version,
+            "to_version": to_version,
+            "reason": reason,
+            "trigger": trigger,
+            "run_id": run_id,
+            "actor": _actor(),
+        }
         append_jsonl(self.path, row)
         return row
 

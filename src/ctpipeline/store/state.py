@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -66,8 +66,12 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
         try:
             out.append(json.loads(line))
         except json.JSONDecodeError as exc:
-            logging.getLogger(__name__).warning("%s:%d: skipping a line that is not JSON (%s): probably a write "
-                                                "interrupted by a crash", path, n, exc.msg)
+            logging.getLogger(__name__).warning(
+                "%s:%d: skipping a line that is not JSON (%s): probably a write interrupted by a crash",
+                path,
+                n,
+                exc.msg,
+            )
     return out
 
 
@@ -86,7 +90,7 @@ def append_jsonl(path: Path, row: dict[str, Any]) -> None:
 
 
 def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 class BatchLog:

@@ -25,7 +25,21 @@ from ctpipeline.webhook.settings import WebhookSettings, load_webhook_settings
 from ctpipeline.webhook.store import WebhookState
 
 __all__ = [
-    "SIGNATURE_HEADER", "TIMESTAMP_HEADER", "Alert", "Launcher", "PayloadError", "WebhookSettings", "WebhookState",
-    "check_request", "create_app", "load_webhook_settings", "normalise", "parse_body", "read_secret", "serve", "sign",
-    "signed_headers", "verify",
+    "SIGNATURE_HEADER",
+    "TIMESTAMP_HEADER",
+    "Alert",
+    "Launcher",
+    "PayloadError",
+    "WebhookSettings",
+    "WebhookState",
+    "check_request",
+    "create_app",
+    "load_webhook_settings",
+    "normalise",
+    "parse_body",
+    "read_secret",
+    "serve",
+    "sign",
+    "signed_headers",
+    "verify",
 ]

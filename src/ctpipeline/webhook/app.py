@@ -53,8 +53,7 @@ class Launcher(Protocol):
 class _Receiver:
     """The per-alert decision and launch, for one app: settings, launcher, state and clock."""
 
-    def __init__(self, settings: WebhookSettings, launcher: Launcher, state: WebhookState,
-                 now: Callable[[], float]):
+    def __init__(self, settings: WebhookSettings, launcher: Launcher, state: WebhookState, now: Callable[[], float]):
         self.settings, self.launcher, self.state, self.now = settings, launcher, state, now
 
     def process_all(self, alerts: list[Alert]) -> list[dict[str, Any]]:
@@ -70,23 +69,34 @@ class _Receiver:
             return {**entry, "status": "unknown-model", "reason": "unknown model: no 'model' or 'pipeline' label"}
         deployment = models.get(alert.model)
         if deployment is None:
-            return {**entry, "status": "unknown-model",
-                    "reason": f"unknown model {alert.model!r} (configured: {', '.join(sorted(models))})"}
+            return {
+                **entry,
+                "status": "unknown-model",
+                "reason": f"unknown model {alert.model!r} (configured: {', '.join(sorted(models))})",
+            }
         with self.state.transaction(alert.model) as tx:
             return {**entry, **self._admit_and_launch(tx, alert, deployment)}
 
     def _admit_and_launch(self, tx: StateTransaction, alert: Alert, deployment: str) -> dict[str, Any]:
         t = self.now()
         window = self.settings.dedupe_window_minutes
-        admission = admit(model=alert.model, dedupe_key=alert.dedupe_key, now=t,
-                          last_for_key=tx.last_for_key(alert.model, alert.dedupe_key),
-                          last_for_model=tx.last_for_model(alert.model),
-                          dedupe_window_minutes=window, cooldown_minutes=self.settings.cooldown_minutes)
+        admission = admit(
+            model=alert.model,
+            dedupe_key=alert.dedupe_key,
+            now=t,
+            last_for_key=tx.last_for_key(alert.model, alert.dedupe_key),
+            last_for_model=tx.last_for_model(alert.model),
+            dedupe_window_minutes=window,
+            cooldown_minutes=self.settings.cooldown_minutes,
+        )
         if not admission.accepted:
             return {"status": admission.verdict, "flow_run_id": admission.flow_run_id, "reason": admission.reason}
         pending = tx.pending(alert.model, alert.dedupe_key)
-        launch_id = (pending.launch_id if pending is not None and reuses_launch_id(t, pending.created_at, window)
-                     else f"ctp-webhook-{uuid.uuid4()}")
+        launch_id = (
+            pending.launch_id
+            if pending is not None and reuses_launch_id(t, pending.created_at, window)
+            else f"ctp-webhook-{uuid.uuid4()}"
+        )
         tx.set_pending(alert.model, alert.dedupe_key, PendingLaunch(launch_id, t))
         try:
             run_id = str(self.launcher.launch(alert.model, deployment, dataclasses.replace(alert, launch_id=launch_id)))
@@ -94,10 +104,21 @@ class _Receiver:
             # keep the pending launch id (a retry reuses it) but record no dedupe key and no cooldown
             logger.warning("launch of %s for %s failed: %s", deployment, alert.dedupe_key, exc)
             return {"status": "launch-failed", "reason": f"could not start a run: {exc}"}
-        tx.record_launch(LaunchRecord(model=alert.model, dedupe_key=alert.dedupe_key, launched_at=self.now(),
-                                      flow_run_id=run_id, source=alert.source, reason=alert.reason))
-        return {"status": "started", "flow_run_id": run_id,
-                "reason": f"started {deployment} run {run_id}" + (f": {alert.reason}" if alert.reason else "")}
+        tx.record_launch(
+            LaunchRecord(
+                model=alert.model,
+                dedupe_key=alert.dedupe_key,
+                launched_at=self.now(),
+                flow_run_id=run_id,
+                source=alert.source,
+                reason=alert.reason,
+            )
+        )
+        return {
+            "status": "started",
+            "flow_run_id": run_id,
+            "reason": f"started {deployment} run {run_id}" + (f": {alert.reason}" if alert.reason else ""),
+        }
 
 
 def _error(status: int, reason: str) -> JSONResponse:
@@ -124,8 +145,9 @@ async def _read_body(request: Request, max_bytes: int) -> bytes | JSONResponse:
     return b"".join(chunks)
 
 
-def create_app(settings: WebhookSettings, launcher: Launcher, now: Callable[[], float] = time.time,
-               secret: bytes | None = None) -> FastAPI:
+def create_app(
+    settings: WebhookSettings, launcher: Launcher, now: Callable[[], float] = time.time, secret: bytes | None = None
+) -> FastAPI:
     """The receiver. ``secret`` defaults to the value of the ``settings.secret_env`` environment variable,
     read once here (CtpError if unset)."""
     from fastapi import FastAPI
@@ -138,8 +160,7 @@ def create_app(settings: WebhookSettings, launcher: Launcher, now: Callable[[], 
     state = WebhookState(settings.state_path)
     receiver = _Receiver(settings, launcher, state, now)
 
-    app = FastAPI(title="ctpipeline webhook receiver", version="1", docs_url=None, redoc_url=None,
-                  openapi_url=None)
+    app = FastAPI(title="ctpipeline webhook receiver", version="1", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.settings = settings
     app.state.webhook_state = state
 
@@ -155,9 +176,14 @@ def create_app(settings: WebhookSettings, launcher: Launcher, now: Callable[[], 
         ctype = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
         if ctype != "application/json":
             return _error(415, f"content type must be application/json, got {ctype or 'none'!r}")
-        problem = check_request(key, request.headers.get(TIMESTAMP_HEADER, ""),
-                                request.headers.get(SIGNATURE_HEADER, ""), body,
-                                now=now(), max_skew_seconds=settings.max_skew_seconds)
+        problem = check_request(
+            key,
+            request.headers.get(TIMESTAMP_HEADER, ""),
+            request.headers.get(SIGNATURE_HEADER, ""),
+            body,
+            now=now(),
+            max_skew_seconds=settings.max_skew_seconds,
+        )
         if problem is not None:
             return _error(401, problem)
         try:
@@ -168,8 +194,11 @@ def create_app(settings: WebhookSettings, launcher: Launcher, now: Callable[[], 
         runs = await run_in_threadpool(receiver.process_all, parsed)
         failed = [r for r in runs if r["status"] == "launch-failed"]
         if failed:
-            return JSONResponse({"error": "; ".join(r["reason"] for r in failed), "accepted": 0, "runs": runs},
-                                status_code=503, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+            return JSONResponse(
+                {"error": "; ".join(r["reason"] for r in failed), "accepted": 0, "runs": runs},
+                status_code=503,
+                headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+            )
         return JSONResponse({"accepted": len(parsed), "runs": runs}, status_code=202)
 
     return app

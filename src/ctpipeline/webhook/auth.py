@@ -56,8 +56,9 @@ def verify(secret: bytes, timestamp: str, body: bytes, signature: str) -> bool:
     return hmac.compare_digest(sign(secret, timestamp, body).encode("ascii"), signature.lower().encode("ascii"))
 
 
-def check_request(secret: bytes, timestamp: str, signature: str, body: bytes, *, now: float,
-                  max_skew_seconds: int) -> str | None:
+def check_request(
+    secret: bytes, timestamp: str, signature: str, body: bytes, *, now: float, max_skew_seconds: int
+) -> str | None:
     """``None`` when the headers' signature matches and the timestamp is fresh, else the reason for a 401.
 
     The timestamp's age is checked only after the signature matched (an attacker learns nothing from it)."""

@@ -11,8 +11,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 MAX_REASON_CHARS = 500
-_GENERIC_SHAPE = (' (expected {"model": ..., "reason": ..., "status": "firing"|"resolved", "dedupe_key": optional, '
-                  '"labels": {...}})')
+_GENERIC_SHAPE = (
+    ' (expected {"model": ..., "reason": ..., "status": "firing"|"resolved", "dedupe_key": optional, "labels": {...}})'
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -135,10 +136,23 @@ def _group_alerts(payload: dict[str, Any]) -> list[Alert]:
         model = labels.get("model") or labels.get("pipeline") or ""
         status = a.status or group.status or "firing"
         ident = a.fingerprint or _digest(labels)
-        reason = (a.annotations.get("summary") or a.annotations.get("description")
-                  or (group.title if source == "grafana" else None) or labels.get("alertname") or "")
-        out.append(Alert(model=model, status=status, dedupe_key=f"{source}:{ident}:{a.startsAt or ''}",
-                         reason=_short(reason), labels=labels, source=source))
+        reason = (
+            a.annotations.get("summary")
+            or a.annotations.get("description")
+            or (group.title if source == "grafana" else None)
+            or labels.get("alertname")
+            or ""
+        )
+        out.append(
+            Alert(
+                model=model,
+                status=status,
+                dedupe_key=f"{source}:{ident}:{a.startsAt or ''}",
+                reason=_short(reason),
+                labels=labels,
+                source=source,
+            )
+        )
     return out
 
 
@@ -149,5 +163,11 @@ def _generic_alert(payload: dict[str, Any]) -> Alert:
         raise PayloadError(_validation_message(err, "generic") + _GENERIC_SHAPE) from None
     labels = {k: "" if v is None else str(v) for k, v in g.labels.items()}
     key = g.dedupe_key or _digest({"model": g.model, "reason": g.reason, "labels": labels})
-    return Alert(model=g.model, status=g.status, dedupe_key=f"generic:{key}", reason=_short(g.reason),
-                 labels=labels, source="generic")
+    return Alert(
+        model=g.model,
+        status=g.status,
+        dedupe_key=f"generic:{key}",
+        reason=_short(g.reason),
+        labels=labels,
+        source="generic",
+    )

@@ -22,7 +22,8 @@ class WebhookSettings(BaseModel):
         description="Name of the environment variable holding the HMAC secret (never the secret itself).",
     )
     max_skew_seconds: int = Field(
-        default=300, ge=1,
+        default=300,
+        ge=1,
         description="Reject requests whose timestamp is older or newer than this (replay protection).",
     )
     max_body_bytes: int = Field(default=256_000, ge=1, description="Larger bodies get 413.")
@@ -49,7 +50,6 @@ class WebhookSettings(BaseModel):
             if len(parts) != 2 or not all(p.strip() for p in parts):
                 raise ValueError(f"deployment for {model!r} must be 'flow-name/deployment-name', got {dep!r}")
         return v
-
 
 
 def load_webhook_settings(path: str | Path) -> WebhookSettings:

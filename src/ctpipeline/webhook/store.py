@@ -65,21 +65,25 @@ class StateTransaction:
 
     def last_for_key(self, model: str, dedupe_key: str) -> LastLaunch | None:
         """The last run this ``(model, dedupe_key)`` started, if any."""
-        return self._last("SELECT launched_at, flow_run_id FROM dedupe WHERE model = ? AND dedupe_key = ?",
-                          (model, dedupe_key))
+        return self._last(
+            "SELECT launched_at, flow_run_id FROM dedupe WHERE model = ? AND dedupe_key = ?", (model, dedupe_key)
+        )
 
     def last_for_model(self, model: str) -> LastLaunch | None:
         """The last run started for `model` by any alert, if any."""
         return self._last("SELECT launched_at, flow_run_id FROM model_launch WHERE model = ?", (model,))
 
     def pending(self, model: str, dedupe_key: str) -> PendingLaunch | None:
-        row = self._conn.execute("SELECT launch_id, created_at FROM pending WHERE model = ? AND dedupe_key = ?",
-                                 (model, dedupe_key)).fetchone()
+        row = self._conn.execute(
+            "SELECT launch_id, created_at FROM pending WHERE model = ? AND dedupe_key = ?", (model, dedupe_key)
+        ).fetchone()
         return PendingLaunch(launch_id=row[0], created_at=row[1]) if row else None
 
     def set_pending(self, model: str, dedupe_key: str, pending: PendingLaunch) -> None:
-        self._conn.execute("INSERT OR REPLACE INTO pending VALUES (?, ?, ?, ?)",
-                           (model, dedupe_key, pending.launch_id, pending.created_at))
+        self._conn.execute(
+            "INSERT OR REPLACE INTO pending VALUES (?, ?, ?, ?)",
+            (model, dedupe_key, pending.launch_id, pending.created_at),
+        )
 
     def record_launch(self, launch: LaunchRecord) -> None:
         """The run started: drop the pending id, set the key's and the model's last launch, add a history row."""

@@ -41,11 +41,13 @@ def isolated(monkeypatch, tmp_path):
 def data() -> tuple[pd.DataFrame, pd.Series]:
     rng = np.random.default_rng(42)
     n = 200
-    x = pd.DataFrame({
-        "carrier": rng.choice(["AA", "DL", "UA"], size=n),
-        "distance": rng.normal(1000.0, 300.0, size=n),
-        "hour": rng.integers(5, 23, size=n),  # int64: triggers MLflow's integer-schema hint
-    })
+    x = pd.DataFrame(
+        {
+            "carrier": rng.choice(["AA", "DL", "UA"], size=n),
+            "distance": rng.normal(1000.0, 300.0, size=n),
+            "hour": rng.integers(5, 23, size=n),  # int64: triggers MLflow's integer-schema hint
+        }
+    )
     logit = 0.004 * (x["distance"] - 1000) + 0.3 * (x["hour"] - 14) + (x["carrier"] == "UA") * 1.0
     y = (logit + rng.normal(0, 0.5, size=n) > 0).astype(int)
     return x, y
@@ -55,10 +57,12 @@ def _preprocessor():
     from sklearn.compose import ColumnTransformer
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-    return ColumnTransformer([
-        ("cat", OneHotEncoder(handle_unknown="ignore"), ["carrier"]),
-        ("num", StandardScaler(), ["distance", "hour"]),
-    ])
+    return ColumnTransformer(
+        [
+            ("cat", OneHotEncoder(handle_unknown="ignore"), ["carrier"]),
+            ("num", StandardScaler(), ["distance", "hour"]),
+        ]
+    )
 
 
 @pytest.fixture(scope="module")
@@ -90,8 +94,9 @@ def stores_at(state: Path, empty_db: Path | None = None) -> MlflowStores:
     if empty_db is not None:
         state.mkdir(parents=True)
         shutil.copyfile(empty_db, state / "mlflow.db")
-    return open_stores(sqlite_tracking_uri(state / "mlflow.db"), MODEL, EXPERIMENT,
-                       file_artifact_location(state / "mlartifacts"))
+    return open_stores(
+        sqlite_tracking_uri(state / "mlflow.db"), MODEL, EXPERIMENT, file_artifact_location(state / "mlartifacts")
+    )
 
 
 @pytest.fixture(scope="session")
@@ -147,5 +152,7 @@ def bare_versions(client, n: int, name: str = MODEL) -> list[ModelRef]:
     """`n` registry versions without model files (fast; enough for alias and tag tests)."""
     if not client.search_registered_models(f"name = '{name}'"):
         client.create_registered_model(name)
-    return [ModelRef.from_version(client.create_model_version(name, source="file:///nowhere/model", run_id=None))
-            for _ in range(n)]
+    return [
+        ModelRef.from_version(client.create_model_version(name, source="file:///nowhere/model", run_id=None))
+        for _ in range(n)
+    ]

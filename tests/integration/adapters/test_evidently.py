@@ -12,10 +12,11 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import make_flights_like
 from ctpipeline.adapters.evidently import detect_drift
 from ctpipeline.core.drift import CATEGORICAL_METHODS, DISTANCE_METHODS, NUMERIC_METHODS, DriftConfig, DriftResult
 from ctpipeline.errors import DataError
+
+from conftest import make_flights_like
 
 pytestmark = pytest.mark.integration
 
@@ -121,12 +122,12 @@ def test_results_are_json_serialisable(drift_html, no_drift):
 
 def test_dataset_drift_follows_share_threshold(reference, shifted):
     numeric, categorical = ["temp", "distance"], ["carrier", "origin"]  # 2 of 4 drift
-    at_half = detect_drift(reference, shifted, numeric, categorical,
-                           DriftConfig(report_html=False, share_threshold=0.5))
+    at_half = detect_drift(
+        reference, shifted, numeric, categorical, DriftConfig(report_html=False, share_threshold=0.5)
+    )
     assert at_half.drifted_share == 0.5 and at_half.dataset_drift
     assert "DATASET DRIFT" in at_half.summary()
-    above = detect_drift(reference, shifted, numeric, categorical,
-                         DriftConfig(report_html=False, share_threshold=0.75))
+    above = detect_drift(reference, shifted, numeric, categorical, DriftConfig(report_html=False, share_threshold=0.75))
     assert above.drifted_share == 0.5 and not above.dataset_drift
 
 
@@ -150,8 +151,13 @@ def test_sampling_caps_rows_is_seeded_and_switches_to_tests(reference, shifted):
 
 def test_missing_and_empty_columns_are_skipped_with_a_note(reference, same):
     cur = same.drop(columns=["wind_gust"]).assign(precip=np.nan)
-    res = detect_drift(reference, cur, ["temp", "wind_gust", "precip", "no_such_column"], ["origin"],
-                       DriftConfig(report_html=False, numeric_method="psi"))
+    res = detect_drift(
+        reference,
+        cur,
+        ["temp", "wind_gust", "precip", "no_such_column"],
+        ["origin"],
+        DriftConfig(report_html=False, numeric_method="psi"),
+    )
     assert [c.column for c in res.columns] == ["temp", "origin"]
     assert res.columns[0].method == "psi" and res.columns[0].score_kind == "distance"
     notes = dict(res.skipped)
@@ -196,7 +202,9 @@ def test_method_lists_match_installed_evidently():
 
 
 def test_import_is_light():
-    code = ("import sys, ctpipeline.adapters.evidently; "
-            "print(sorted(m for m in ('evidently', 'prefect', 'mlflow') if m in sys.modules))")
+    code = (
+        "import sys, ctpipeline.adapters.evidently; "
+        "print(sorted(m for m in ('evidently', 'prefect', 'mlflow') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

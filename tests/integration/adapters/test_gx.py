@@ -14,10 +14,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import make_flights_like
 from ctpipeline.adapters.gx import load_suite, validate
 from ctpipeline.core.quality import FailedExpectation, QualityResult
 from ctpipeline.errors import QualitySuiteError
+
+from conftest import make_flights_like
 
 pytestmark = pytest.mark.integration
 
@@ -73,29 +74,57 @@ def test_suite_file_is_gx_serialisation_and_covers_the_pipeline_columns(n_expect
     assert len(suite.expectations) == n_expectations
 
     exists = {e["kwargs"]["column"] for e in data["expectations"] if e["type"] == "expect_column_to_exist"}
-    assert {"carrier", "origin", "dest", "distance", "sched_dep_time", "sched_arr_time", "hour", "minute",
-            "time_hour", "arr_delay", "dep_delay", "temp", "dewp", "humid", "wind_dir", "wind_speed",
-            "wind_gust", "precip", "pressure", "visib"} <= exists
+    assert {
+        "carrier",
+        "origin",
+        "dest",
+        "distance",
+        "sched_dep_time",
+        "sched_arr_time",
+        "hour",
+        "minute",
+        "time_hour",
+        "arr_delay",
+        "dep_delay",
+        "temp",
+        "dewp",
+        "humid",
+        "wind_dir",
+        "wind_speed",
+        "wind_gust",
+        "precip",
+        "pressure",
+        "visib",
+    } <= exists
     types = {e["type"] for e in data["expectations"]}
-    assert {"expect_column_values_to_be_in_type_list", "expect_column_values_to_not_be_null",
-            "expect_column_values_to_be_between", "expect_column_values_to_be_in_set",
-            "expect_table_row_count_to_be_between"} <= types
+    assert {
+        "expect_column_values_to_be_in_type_list",
+        "expect_column_values_to_not_be_null",
+        "expect_column_values_to_be_between",
+        "expect_column_values_to_be_in_set",
+        "expect_table_row_count_to_be_between",
+    } <= types
 
 
 def test_a_suite_written_by_gx_itself_loads(tmp_path):
     import great_expectations as gx
 
-    suite = gx.ExpectationSuite(name="made-by-gx", expectations=[
-        gx.expectations.ExpectColumnToExist(column="carrier"),
-        gx.expectations.ExpectTableRowCountToBeBetween(min_value=1, max_value=10),
-    ])
+    suite = gx.ExpectationSuite(
+        name="made-by-gx",
+        expectations=[
+            gx.expectations.ExpectColumnToExist(column="carrier"),
+            gx.expectations.ExpectTableRowCountToBeBetween(min_value=1, max_value=10),
+        ],
+    )
     path = tmp_path / "gx.json"
     path.write_text(json.dumps(suite.to_json_dict()))
 
     data = load_suite(path)
     assert data["name"] == "made-by-gx"
     assert [e["type"] for e in data["expectations"]] == [
-        "expect_column_to_exist", "expect_table_row_count_to_be_between"]
+        "expect_column_to_exist",
+        "expect_table_row_count_to_be_between",
+    ]
 
 
 def test_load_suite_missing_file(tmp_path):
@@ -117,25 +146,45 @@ def test_load_suite_broken_json(tmp_path):
 
 def test_load_suite_unknown_expectation_type_is_named(tmp_path):
     path = tmp_path / "unknown.json"
-    path.write_text(json.dumps({"name": "x", "expectations": [
-        {"type": "expect_column_to_exist", "kwargs": {"column": "a"}},
-        {"type": "expect_column_to_be_awesome", "kwargs": {"column": "a"}},
-    ]}))
+    path.write_text(
+        json.dumps(
+            {
+                "name": "x",
+                "expectations": [
+                    {"type": "expect_column_to_exist", "kwargs": {"column": "a"}},
+                    {"type": "expect_column_to_be_awesome", "kwargs": {"column": "a"}},
+                ],
+            }
+        )
+    )
     with pytest.raises(QualitySuiteError) as err:
         load_suite(path)
     assert err.value.file == str(path)
     assert err.value.problems == [
-        ("expectations[1] (expect_column_to_be_awesome).type",
-         "unknown expectation type 'expect_column_to_be_awesome'")]
+        ("expectations[1] (expect_column_to_be_awesome).type", "unknown expectation type 'expect_column_to_be_awesome'")
+    ]
 
 
 def test_load_suite_bad_kwargs_name_expectation_and_key(tmp_path):
     path = tmp_path / "kwargs.json"
-    path.write_text(json.dumps({"name": "x", "expectations": [
-        {"type": "expect_column_values_to_be_between", "kwargs": {"column": "a", "min_value": 0, "mostly": 2}},
-        {"type": "expect_column_values_to_be_in_set", "kwargs": {"column": "a", "value_set": ["x"], "colour": 1}},
-        {"type": "expect_column_values_to_not_be_null"},
-    ]}))
+    path.write_text(
+        json.dumps(
+            {
+                "name": "x",
+                "expectations": [
+                    {
+                        "type": "expect_column_values_to_be_between",
+                        "kwargs": {"column": "a", "min_value": 0, "mostly": 2},
+                    },
+                    {
+                        "type": "expect_column_values_to_be_in_set",
+                        "kwargs": {"column": "a", "value_set": ["x"], "colour": 1},
+                    },
+                    {"type": "expect_column_values_to_not_be_null"},
+                ],
+            }
+        )
+    )
     with pytest.raises(QualitySuiteError) as err:
         load_suite(path)
     keys = [k for k, _ in err.value.problems]
@@ -145,12 +194,15 @@ def test_load_suite_bad_kwargs_name_expectation_and_key(tmp_path):
     assert str(path) in str(err.value)
 
 
-@pytest.mark.parametrize("content, key", [
-    ("[]", ""),
-    ('{"expectations": [{"type": "expect_column_to_exist", "kwargs": {"column": "a"}}]}', "name"),
-    ('{"name": "x", "expectations": []}', "expectations"),
-    ('{"name": "x", "expectations": [], "colour": 1}', "colour"),
-])
+@pytest.mark.parametrize(
+    "content, key",
+    [
+        ("[]", ""),
+        ('{"expectations": [{"type": "expect_column_to_exist", "kwargs": {"column": "a"}}]}', "name"),
+        ('{"name": "x", "expectations": []}', "expectations"),
+        ('{"name": "x", "expectations": [], "colour": 1}', "colour"),
+    ],
+)
 def test_load_suite_rejects_non_suites(tmp_path, content, key):
     path = tmp_path / "s.json"
     path.write_text(content)
@@ -203,9 +255,11 @@ def test_dropped_column_fails_and_is_named(broken_result):
     dep = [f for f in broken_result.failed if f.column == "dep_delay"]
     assert "expect_column_to_exist" in {f.expectation_type for f in dep}
     # every expectation on the column fails, with the column named rather than a GX internal error
-    assert {f.expectation_type for f in dep} >= {"expect_column_values_to_be_in_type_list",
-                                                 "expect_column_values_to_not_be_null",
-                                                 "expect_column_values_to_be_between"}
+    assert {f.expectation_type for f in dep} >= {
+        "expect_column_values_to_be_in_type_list",
+        "expect_column_values_to_not_be_null",
+        "expect_column_values_to_be_between",
+    }
     assert all(f.observed == "column 'dep_delay' not found" for f in dep)
 
 
@@ -233,7 +287,8 @@ def test_value_out_of_range_fails(df):
     (failure,) = validate(df, SUITE).failed
     assert (failure.expectation_type, failure.column) == ("expect_column_values_to_be_between", "hour")
     assert failure.describe() == (
-        "expect_column_values_to_be_between(hour): 3 unexpected (0.15%), e.g. [25] (expected between 0 and 23)")
+        "expect_column_values_to_be_between(hour): 3 unexpected (0.15%), e.g. [25] (expected between 0 and 23)"
+    )
 
 
 def test_too_few_rows_fails():
@@ -251,14 +306,18 @@ def test_mostly_non_null_label_tolerates_some_nulls_but_not_many(df):
     df.loc[df.sample(frac=0.3, random_state=1).index, "arr_delay"] = np.nan
     result = validate(df, SUITE)
     assert [(f.expectation_type, f.column) for f in result.failed] == [
-        ("expect_column_values_to_not_be_null", "arr_delay")]
+        ("expect_column_values_to_not_be_null", "arr_delay")
+    ]
     assert " null (" in result.failed[0].observed
 
 
-@pytest.mark.parametrize("convert", [
-    pytest.param(lambda s: s.dt.strftime("%Y-%m-%dT%H:%M:%SZ"), id="raw-strings"),
-    pytest.param(lambda s: s.dt.tz_localize(None), id="naive"),
-])
+@pytest.mark.parametrize(
+    "convert",
+    [
+        pytest.param(lambda s: s.dt.strftime("%Y-%m-%dT%H:%M:%SZ"), id="raw-strings"),
+        pytest.param(lambda s: s.dt.tz_localize(None), id="naive"),
+    ],
+)
 def test_time_hour_must_be_timezone_aware_datetimes(df, convert):
     df["time_hour"] = convert(df["time_hour"])
     result = validate(df, SUITE)
@@ -267,12 +326,15 @@ def test_time_hour_must_be_timezone_aware_datetimes(df, convert):
     assert "expect_column_values_to_be_of_type" in {f.expectation_type for f in result.failed}
 
 
-@pytest.mark.parametrize("make", [
-    pytest.param(lambda f: f.iloc[0:0], id="no-rows"),
-    pytest.param(lambda f: pd.DataFrame(), id="no-columns"),
-    pytest.param(lambda f: f.assign(temp=pd.Series([None] * len(f), dtype=object)), id="all-none-object"),
-    pytest.param(lambda f: f.set_axis(range(f.shape[1]), axis=1), id="int-column-names"),
-])
+@pytest.mark.parametrize(
+    "make",
+    [
+        pytest.param(lambda f: f.iloc[0:0], id="no-rows"),
+        pytest.param(lambda f: pd.DataFrame(), id="no-columns"),
+        pytest.param(lambda f: f.assign(temp=pd.Series([None] * len(f), dtype=object)), id="all-none-object"),
+        pytest.param(lambda f: f.set_axis(range(f.shape[1]), axis=1), id="int-column-names"),
+    ],
+)
 def test_odd_frames_fail_without_raising(frame, make):
     result = validate(make(frame), SUITE)
     assert not result.success

@@ -48,10 +48,17 @@ def test_keys_and_params_are_cleaned():
     assert sanitize_key("/a/../../b") == "_/b"  # never climbs out of the artifact root
     assert sanitize_key("") == "_"
     assert len(sanitize_key("k" * 300)) == 250
-    flat = flatten_params({"model": {"type": "logreg", "C": 1.0, "cols": ["a", "b"], "tags": {"b", "a"}},
-                           "empty": {}, "long": "x" * 7000})
-    assert flat == {"model.type": "logreg", "model.C": "1.0", "model.cols": '["a", "b"]',
-                    "model.tags": '["a", "b"]', "empty": "{}", "long": "x" * 5997 + "..."}
+    flat = flatten_params(
+        {"model": {"type": "logreg", "C": 1.0, "cols": ["a", "b"], "tags": {"b", "a"}}, "empty": {}, "long": "x" * 7000}
+    )
+    assert flat == {
+        "model.type": "logreg",
+        "model.C": "1.0",
+        "model.cols": '["a", "b"]',
+        "model.tags": '["a", "b"]',
+        "empty": "{}",
+        "long": "x" * 5997 + "...",
+    }
 
 
 def test_constructing_does_no_io_and_open_stores_shares_one_client(state):
@@ -62,8 +69,11 @@ def test_constructing_does_no_io_and_open_stores_shares_one_client(state):
     ModelStore(uri, MODEL)
     assert not state.exists()
     assert stores.tracking.client is stores.registry.client is stores.models.client
-    assert (stores.registry.model_name, stores.models.model_name, stores.tracking.experiment_name) == (MODEL, MODEL,
-                                                                                                       "exp")
+    assert (stores.registry.model_name, stores.models.model_name, stores.tracking.experiment_name) == (
+        MODEL,
+        MODEL,
+        "exp",
+    )
     first = stores.tracking.client.get()
     assert state.is_dir()  # the first use creates the database's folder
     assert stores.registry.client.get() is first
@@ -93,8 +103,8 @@ def test_known_noise_is_silenced_and_nothing_else():
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         with quiet_mlflow():
-            warnings.warn("Hint: Inferred schema contains integer column(s).", UserWarning)
-            warnings.warn("something real", UserWarning)
+            warnings.warn("Hint: Inferred schema contains integer column(s).", UserWarning, stacklevel=2)
+            warnings.warn("something real", UserWarning, stacklevel=2)
     assert [str(w.message) for w in caught] == ["something real"]
     noise = logging.LogRecord("mlflow", logging.WARNING, "", 0, "git executable not available", None, None)
     real = logging.LogRecord("mlflow", logging.WARNING, "", 0, "disk full", None, None)

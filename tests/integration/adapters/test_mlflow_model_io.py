@@ -55,8 +55,12 @@ def test_log_and_register_model(stores, client, logreg, xgb, data, tmp_path):
     run_id = stores.tracking.start_run("train-2013-01")
     stores.tracking.log_params(run_id, {"model": {"type": "logreg"}})
     ref1 = stores.models.log_and_register_model(
-        run_id, logreg, input_example=x.head(20), pip_requirements=PIP_REQS,
-        description="logreg baseline", tags={"ctp.month": "2013-01", "odd key@v2": 1},
+        run_id,
+        logreg,
+        input_example=x.head(20),
+        pip_requirements=PIP_REQS,
+        description="logreg baseline",
+        tags={"ctp.month": "2013-01", "odd key@v2": 1},
     )
     assert ref1 == ModelRef(MODEL, "1", run_id) == stores.registry.get_version("1")
     assert client.get_run(run_id).info.status == "RUNNING"  # logging a model does not end the run

@@ -42,8 +42,12 @@ def test_a_deleted_experiment_is_an_error(stores, client):
 def test_params_metrics_and_tags(stores, client):
     tracking = stores.tracking
     run_id = tracking.start_run("train-2013-01", tags={"ctp.month": "2013-01", "long": "v" * 9000})
-    params = {"model": {"type": "logreg", "C": 1.0, "cols": ["a", "b"]}, "seed": 42, "long": "x" * 7000,
-              "odd key@v2": True}
+    params = {
+        "model": {"type": "logreg", "C": 1.0, "cols": ["a", "b"]},
+        "seed": 42,
+        "long": "x" * 7000,
+        "odd key@v2": True,
+    }
     tracking.log_params(run_id, params)
     tracking.log_params(run_id, params)  # the same values again: fine
     tracking.log_metrics(run_id, {"auc": 0.81, "logloss": np.float64(0.43), "skipped": None, "nan": float("nan")})
@@ -85,8 +89,11 @@ def test_more_params_tags_and_metrics_than_one_batch_holds(stores, client):
 def test_artifacts(stores, client, tmp_path):
     tracking = stores.tracking
     run_id = tracking.start_run("artifacts")
-    tracking.log_dict(run_id, {"auc": np.float32(0.81), "n": np.int64(200), "gap": float("nan"),
-                               "months": {"2013-02", "2013-01"}}, "eval/metrics.json")
+    tracking.log_dict(
+        run_id,
+        {"auc": np.float32(0.81), "n": np.int64(200), "gap": float("nan"), "months": {"2013-02", "2013-01"}},
+        "eval/metrics.json",
+    )
     tracking.log_dict(run_id, {"gate": {"passed": True}, "n": np.int64(3)}, "eval/gate.yaml")
     tracking.log_text(run_id, "hello", "notes/readme.txt")
 

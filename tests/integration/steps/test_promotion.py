@@ -8,13 +8,13 @@ import mlflow
 import pytest
 import yaml
 
+from ctpipeline.cli.main import main
 from ctpipeline.core import data
-from ctpipeline.store import landing
+from ctpipeline.core.policy import Decision
 from ctpipeline.steps import evaluate as evaluate_step
 from ctpipeline.steps import promote as promote_step
-from ctpipeline.cli.main import main
 from ctpipeline.steps.context import Pipeline
-from ctpipeline.core.policy import Decision
+from ctpipeline.store import landing
 
 pytestmark = pytest.mark.integration
 
@@ -23,8 +23,9 @@ def landed(cfg_path, state, months=3, seed=21):
     from conftest import make_flights_like
 
     p = Pipeline.open(cfg_path, state)
-    landing.land(data.split_batches(make_flights_like(2500 * months, seed=seed, months=months), p.cfg.data),
-              p.landing_dir)
+    landing.land(
+        data.split_batches(make_flights_like(2500 * months, seed=seed, months=months), p.cfg.data), p.landing_dir
+    )
     return p
 
 
@@ -51,8 +52,8 @@ def set_promotion(cfg_path, **values):
 def test_champion_moved_during_evaluation_blocks_the_stale_promotion(prefect_server, small_pipeline, monkeypatch):
     cfg, state = small_pipeline
     p = landed(cfg, state)
-    cycle(cfg, state)                              # accumulate
-    _, second = cycle(cfg, state)                  # cold start: v1 champion
+    cycle(cfg, state)  # accumulate
+    _, second = cycle(cfg, state)  # cold start: v1 champion
     assert second["status"] == "promoted" and p.registry.champion().version == "1"
 
     real = evaluate_step.make_decision
@@ -76,7 +77,7 @@ def test_champion_moved_during_evaluation_blocks_the_stale_promotion(prefect_ser
     _, third = cycle(cfg, state)
     assert third["status"] == "kept-champion"
     assert any("compare-and-swap" in r for r in third["reasons"])
-    assert p.registry.champion().version == moved["version"]      # the other actor's move stands
+    assert p.registry.champion().version == moved["version"]  # the other actor's move stands
     assert third["challenger_version"] not in {r["to_version"] for r in p.ledger.rows()}
 
 
@@ -98,7 +99,7 @@ def test_manual_approval_history_and_rollback(prefect_server, small_pipeline):
     rc, out = ctp("approve", *common)
     assert rc == 1 and "no challenger awaiting approval" in out
 
-    _, third = cycle(cfg, state)                  # registers v2 (awaiting approval or rejected by the policy)
+    _, third = cycle(cfg, state)  # registers v2 (awaiting approval or rejected by the policy)
     v2 = p.registry.get_version(third["challenger_version"])
     assert promote_step.promote(p, v2, "1", reason="promoted by the test", trigger="test", run_id=third["run_id"])
     assert p.registry.get_alias("previous").version == "1"

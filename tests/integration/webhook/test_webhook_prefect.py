@@ -30,15 +30,16 @@ import httpx
 import pytest
 import yaml
 
-from conftest import ROOT, free_port
 from ctpipeline.adapters.prefect.launcher import LaunchError, PrefectLauncher
 from ctpipeline.core import data
-from ctpipeline.store import landing
 from ctpipeline.steps.context import Pipeline
+from ctpipeline.store import landing
 from ctpipeline.webhook.app import create_app
 from ctpipeline.webhook.auth import signed_headers
 from ctpipeline.webhook.payloads import Alert
 from ctpipeline.webhook.settings import WebhookSettings
+
+from conftest import ROOT, free_port
 
 pytestmark = pytest.mark.integration
 
@@ -57,18 +58,26 @@ def _tail(path: Path, n: int = 60) -> str:
 def serve_process(cfg_path: Path, state: Path, api_url: str, workdir: Path):
     """`serve` in a subprocess of its own process group; SIGTERM (then SIGKILL) to the group on exit."""
     log_path = workdir / "serve.log"
-    env = {**os.environ,
-           "PREFECT_API_URL": api_url,
-           "PREFECT_HOME": str(workdir / "prefect-home"),
-           "PREFECT_RUNNER_POLL_FREQUENCY": "1",  # default 10 s between polls for scheduled runs
-           "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1", "MLFLOW_DISABLE_TELEMETRY": "true",
-           "PYTHONUNBUFFERED": "1"}
+    env = {
+        **os.environ,
+        "PREFECT_API_URL": api_url,
+        "PREFECT_HOME": str(workdir / "prefect-home"),
+        "PREFECT_RUNNER_POLL_FREQUENCY": "1",  # default 10 s between polls for scheduled runs
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "DO_NOT_TRACK": "1",
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+        "PYTHONUNBUFFERED": "1",
+    }
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "ctpipeline", "serve", "--config", str(cfg_path),
-             "--state-dir", str(state)],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True)
+            [sys.executable, "-m", "ctpipeline", "serve", "--config", str(cfg_path), "--state-dir", str(state)],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         try:
             yield proc, log_path
         finally:
@@ -144,8 +153,7 @@ def test_signed_alert_starts_one_served_flow_run_and_storms_start_nothing(prefec
     deployment_name = f"continuous-training/{p.name}"
     timings: dict[str, float] = {}
 
-    with serve_process(cfg_path, state, api_url, tmp_path) as (proc, log_path), \
-            get_client(sync_client=True) as client:
+    with serve_process(cfg_path, state, api_url, tmp_path) as (proc, log_path), get_client(sync_client=True) as client:
         dep = _wait_for_deployment(client, deployment_name, proc, log_path)
         timings["deployment registered"] = time.monotonic() - t_start
         assert dep.parameters["trigger"] == "schedule" and dep.parameters["config"] == str(Path(cfg_path).resolve())
@@ -153,12 +161,17 @@ def test_signed_alert_starts_one_served_flow_run_and_storms_start_nothing(prefec
         assert client.read_global_concurrency_limit_by_name(f"train-{p.name}").limit == 1
         assert _runs_of(client, dep.id) == []
 
-        settings = WebhookSettings(models={p.name: deployment_name}, state_path=str(tmp_path / "webhook.db"),
-                                   cooldown_minutes=30, dedupe_window_minutes=60)
+        settings = WebhookSettings(
+            models={p.name: deployment_name},
+            state_path=str(tmp_path / "webhook.db"),
+            cooldown_minutes=30,
+            dedupe_window_minutes=60,
+        )
         app = create_app(settings, PrefectLauncher(api_url=api_url), secret=SECRET)
         with uvicorn_app(app) as base, httpx.Client(base_url=base, timeout=30) as http:
-            alert = json.dumps({"model": p.name, "reason": "integration: drift share 0.5",
-                                "dedupe_key": "drift-2013-01"}).encode()
+            alert = json.dumps(
+                {"model": p.name, "reason": "integration: drift share 0.5", "dedupe_key": "drift-2013-01"}
+            ).encode()
             t0 = time.monotonic()
             r = http.post("/alerts", content=alert, headers=signed_headers(SECRET, alert))
             timings["first answer"] = time.monotonic() - t0
@@ -174,8 +187,9 @@ def test_signed_alert_starts_one_served_flow_run_and_storms_start_nothing(prefec
                 if fr.state and fr.state.is_final():
                     break
                 assert proc.poll() is None, f"serve exited with {proc.returncode}:\n{_tail(log_path)}"
-                assert time.monotonic() < deadline, \
+                assert time.monotonic() < deadline, (
                     f"flow run still {fr.state.name if fr.state else None} after {RUN_TIMEOUT_S}s:\n{_tail(log_path)}"
+                )
                 time.sleep(1)
             timings["run final"] = time.monotonic() - t0
             assert fr.state.is_completed(), f"{fr.state.name}: {fr.state.message}\n{_tail(log_path)}"

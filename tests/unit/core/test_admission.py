@@ -11,8 +11,15 @@ MIN = 60.0
 
 
 def decide(now=T0, key=None, model=None, window=60, cooldown=30) -> Admission:
-    return admit(model="flights-delay", dedupe_key="generic:drift-1", now=now, last_for_key=key,
-                 last_for_model=model, dedupe_window_minutes=window, cooldown_minutes=cooldown)
+    return admit(
+        model="flights-delay",
+        dedupe_key="generic:drift-1",
+        now=now,
+        last_for_key=key,
+        last_for_model=model,
+        dedupe_window_minutes=window,
+        cooldown_minutes=cooldown,
+    )
 
 
 def test_first_alert_ever_is_launched():
@@ -62,9 +69,15 @@ def test_duplicate_after_the_window_but_inside_the_cooldown_is_cooldown():
 def test_cooldown_is_per_model_the_caller_passes_only_this_model_s_last_launch():
     # another model's launch is not this model's fact: with none for this model, it launches
     assert decide(model=None).accepted
-    assert admit(model="churn", dedupe_key="generic:x", now=T0, last_for_key=None,
-                 last_for_model=LastLaunch(T0 - MIN, "run-9"), dedupe_window_minutes=60,
-                 cooldown_minutes=30).reason.startswith("cooldown: churn started run run-9 1.0 min ago")
+    assert admit(
+        model="churn",
+        dedupe_key="generic:x",
+        now=T0,
+        last_for_key=None,
+        last_for_model=LastLaunch(T0 - MIN, "run-9"),
+        dedupe_window_minutes=60,
+        cooldown_minutes=30,
+    ).reason.startswith("cooldown: churn started run run-9 1.0 min ago")
 
 
 @pytest.mark.parametrize(("age_min", "accepted"), [(59.99, False), (60, True), (60.01, True)])

@@ -6,15 +6,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ctpipeline.core.backtest import SliceScore, assign_windows, block_ids, paired_bootstrap, run_backtest, slice_scores
 from ctpipeline.config.schema import BacktestConfig, PromotionConfig, SliceConfig
+from ctpipeline.core.backtest import SliceScore, assign_windows, block_ids, paired_bootstrap, run_backtest, slice_scores
 from ctpipeline.core.policy import Evidence, decide
 
 
 def times(n=3000, days=30, seed=0):
     rng = np.random.default_rng(seed)
-    return pd.Series(pd.Timestamp("2013-03-01", tz="UTC") + pd.to_timedelta(np.sort(rng.integers(0, days * 24 * 60, n)),
-                                                                             unit="min"))
+    return pd.Series(
+        pd.Timestamp("2013-03-01", tz="UTC") + pd.to_timedelta(np.sort(rng.integers(0, days * 24 * 60, n)), unit="min")
+    )
 
 
 def scores(n, signal, seed):
@@ -86,8 +87,20 @@ def test_slice_scores_judge_big_slices_only():
     s_chal[:2900] = np.random.default_rng(6).normal(size=2900)  # the challenger is useless on "big"
     measured = slice_scores(values, y, s_chal, s_champ, "roc_auc", True, "c")
     policy = PromotionConfig(slices=[SliceConfig(column="c", tolerance=0.02, min_count=500)])
-    d = decide(Evidence(challenger=0.8, champion=0.7, champion_version="1", ci_low=0.05, ci_high=0.1, confidence=0.9,
-                        slices=measured), policy, "roc_auc", True)
+    d = decide(
+        Evidence(
+            challenger=0.8,
+            champion=0.7,
+            champion_version="1",
+            ci_low=0.05,
+            ci_high=0.1,
+            confidence=0.9,
+            slices=measured,
+        ),
+        policy,
+        "roc_auc",
+        True,
+    )
     out = {s.value: s for s in d.slices}
     assert out["big"].judged and not out["big"].passed
     assert not out["small"].judged and out["small"].passed
@@ -99,16 +112,22 @@ def test_bootstrap_and_backtest_intervals_are_pinned():
     y, strong = scores(len(t), 1.0, 1)
     weak = y * 0.3 + np.random.default_rng(2).normal(size=len(t))
     low, high, n = paired_bootstrap(y, strong, weak, block_ids(t, "day"), "roc_auc", True, 200, 0.9, seed=7)
-    assert (low, high, n) == (pytest.approx(0.15310354241500632, rel=1e-12),
-                              pytest.approx(0.19445097748654194, rel=1e-12), 200)
+    assert (low, high, n) == (
+        pytest.approx(0.15310354241500632, rel=1e-12),
+        pytest.approx(0.19445097748654194, rel=1e-12),
+        200,
+    )
     rng = np.random.default_rng(4)
     yr = rng.normal(size=len(t))
     good = yr + rng.normal(scale=0.1, size=len(t))
     bad = yr + rng.normal(scale=1.0, size=len(t))
     bt = run_backtest(yr, good, bad, t, "rmse", False, BacktestConfig(windows=3, bootstrap=100))
     assert (bt.gain, bt.ci_low, bt.ci_high, bt.resamples) == (
-        pytest.approx(0.8992161475311933, rel=1e-12), pytest.approx(0.8777205835686276, rel=1e-12),
-        pytest.approx(0.9256544834952631, rel=1e-12), 100)
+        pytest.approx(0.8992161475311933, rel=1e-12),
+        pytest.approx(0.8777205835686276, rel=1e-12),
+        pytest.approx(0.9256544834952631, rel=1e-12),
+        100,
+    )
 
 
 def test_slice_scores_are_measurements_only():
@@ -117,10 +136,19 @@ def test_slice_scores_are_measurements_only():
     values = pd.Series(np.where(np.arange(n) % 10 == 0, None, np.where(np.arange(n) % 2 == 0, "b", "a")))
     out = slice_scores(values, y, s, s * 0.5, "roc_auc", True, "carrier")
     assert isinstance(out, tuple)
-    assert [f.name for f in dataclasses.fields(SliceScore)] == ["column", "value", "rows", "challenger", "champion",
-                                                                "gain"]
-    assert [(x.column, x.value, x.rows) for x in out] == [("carrier", "(missing)", 100), ("carrier", "a", 500),
-                                                          ("carrier", "b", 400)]
+    assert [f.name for f in dataclasses.fields(SliceScore)] == [
+        "column",
+        "value",
+        "rows",
+        "challenger",
+        "champion",
+        "gain",
+    ]
+    assert [(x.column, x.value, x.rows) for x in out] == [
+        ("carrier", "(missing)", 100),
+        ("carrier", "a", 500),
+        ("carrier", "b", 400),
+    ]
     assert all(x.gain == pytest.approx(0.0) for x in out)  # the same ranking: no gain in AUC
     assert set(out[0].to_dict()) == {"column", "value", "rows", "challenger", "champion", "gain"}
     cold = slice_scores(values, y, s, None, "roc_auc", True, "carrier")
@@ -135,7 +163,7 @@ def test_slice_gain_is_positive_when_the_challenger_has_the_lower_rmse():
     y = rng.normal(size=n)
     values = pd.Series(np.where(np.arange(n) < 1000, "good", "bad"))
     chal = y + rng.normal(scale=0.1, size=n)
-    chal[1000:] = y[1000:] + rng.normal(scale=2.0, size=1000)    # the challenger is worse on "bad"
+    chal[1000:] = y[1000:] + rng.normal(scale=2.0, size=1000)  # the challenger is worse on "bad"
     champ = y + rng.normal(scale=0.5, size=n)
     out = {x.value: x for x in slice_scores(values, y, chal, champ, "rmse", False, "c")}
     assert out["good"].challenger < out["good"].champion and out["good"].gain > 0

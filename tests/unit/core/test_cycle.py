@@ -1,9 +1,15 @@
 """The cycle's lifecycle rules as data: statuses after a decision, orchestrator states, rows since training."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
-from ctpipeline.core.cycle import (CAS_LOST, CycleResult, final_state, quality_failure_message, since_last_training,
-                                   status_after_decision)
+from ctpipeline.core.cycle import (
+    CAS_LOST,
+    CycleResult,
+    final_state,
+    quality_failure_message,
+    since_last_training,
+    status_after_decision,
+)
 from ctpipeline.core.results import Monitoring, Scored
 from ctpipeline.core.triggers import TriggerDecision
 
@@ -26,10 +32,13 @@ def test_final_state_names_rejections_and_waits_only():
 
 def test_since_last_training_counts_accepted_rows_after_the_last_challenger():
     at = "2024-01-02T00:00:00+00:00"
-    records = [{"status": "accepted", "rows": 5, "challenger_version": "1", "at": at},
-               {"status": "rejected", "rows": 100},
-               {"status": "accepted", "rows": 7}, {"status": "accepted", "rows": 11}]
-    assert since_last_training(records) == (18, datetime(2024, 1, 2, tzinfo=timezone.utc))
+    records = [
+        {"status": "accepted", "rows": 5, "challenger_version": "1", "at": at},
+        {"status": "rejected", "rows": 100},
+        {"status": "accepted", "rows": 7},
+        {"status": "accepted", "rows": 11},
+    ]
+    assert since_last_training(records) == (18, datetime(2024, 1, 2, tzinfo=UTC))
     assert since_last_training(records[2:]) == (18, None)
 
 
@@ -47,5 +56,8 @@ def test_with_monitoring_marks_a_batch_that_does_not_retrain():
 
 def test_quality_failure_message_names_each_failed_expectation():
     msg = quality_failure_message("2013-04", ["temp: 3 unexpected", "dep_delay: column not found"], "/q/2013-04")
-    assert msg.splitlines() == ["batch 2013-04 rejected by the quality gate and moved to /q/2013-04:",
-                                "  - temp: 3 unexpected", "  - dep_delay: column not found"]
+    assert msg.splitlines() == [
+        "batch 2013-04 rejected by the quality gate and moved to /q/2013-04:",
+        "  - temp: 3 unexpected",
+        "  - dep_delay: column not found",
+    ]

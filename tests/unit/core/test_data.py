@@ -4,18 +4,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from ctpipeline.config.schema import DataConfig
 from ctpipeline.core import data
-from ctpipeline.store import landing
-from ctpipeline.config.schema import DataConfig, SourceConfig
 from ctpipeline.errors import DataError
-from ctpipeline.store.state import BatchLog
 
 
 def frame(n=300, start="2021-01-01", days=90, seed=0):
     rng = np.random.default_rng(seed)
     t = pd.Timestamp(start, tz="UTC") + pd.to_timedelta(rng.integers(0, days * 24, n), unit="h")
-    return pd.DataFrame({"t": t, "x": rng.normal(size=n), "c": rng.choice(["a", "b"], n),
-                         "y": rng.normal(size=n)})
+    return pd.DataFrame({"t": t, "x": rng.normal(size=n), "c": rng.choice(["a", "b"], n), "y": rng.normal(size=n)})
 
 
 def test_split_by_month_is_complete_and_ordered():
@@ -42,9 +39,12 @@ def test_week_and_day_granularity():
 def test_training_frame_caps_to_newest_rows(flights_cfg):
     a = frame(100, "2021-01-01", 20, seed=1)
     b = frame(100, "2021-02-01", 20, seed=2)
-    capped = flights_cfg.model_copy(update={
-        "data": DataConfig(time_column="t"),
-        "training": flights_cfg.training.model_copy(update={"max_train_rows": 50})})
+    capped = flights_cfg.model_copy(
+        update={
+            "data": DataConfig(time_column="t"),
+            "training": flights_cfg.training.model_copy(update={"max_train_rows": 50}),
+        }
+    )
     out = data.training_frame([a, b], capped)
     assert len(out) == 50 and out["t"].min() >= b["t"].sort_values().iloc[50]
 
@@ -81,5 +81,3 @@ def test_make_xy_rejects_labels_that_are_not_binary(flights_cfg):
     df["arr_delay"] = 2.0
     with pytest.raises(DataError, match="0/1 labels"):
         data.make_xy(df, cfg)
-
-

@@ -34,12 +34,14 @@ NO_HTML = DriftConfig(report_html=False)
 def frame(n: int, seed: int = 0, **extra) -> pd.DataFrame:
     """`n` rows: a continuous numeric, a 3-value numeric, a 3-category string column, a row id."""
     rng = np.random.default_rng(seed)
-    df = pd.DataFrame({
-        "temp": rng.normal(50, 10, n),
-        "gear": rng.integers(1, 4, n),
-        "carrier": rng.choice(np.array(["UA", "B6", "DL"], dtype=object), n),
-        "row": np.arange(n),
-    })
+    df = pd.DataFrame(
+        {
+            "temp": rng.normal(50, 10, n),
+            "gear": rng.integers(1, 4, n),
+            "carrier": rng.choice(np.array(["UA", "B6", "DL"], dtype=object), n),
+            "row": np.arange(n),
+        }
+    )
     return df.assign(**extra)
 
 
@@ -48,9 +50,11 @@ def by_column(plan):
 
 
 def test_importing_the_pure_modules_imports_no_tool():
-    code = ("import sys, ctpipeline.core.drift, ctpipeline.core.quality; "
-            "print(sorted(m for m in ('evidently', 'great_expectations', 'prefect', 'mlflow', 'pandas') "
-            "if m in sys.modules))")
+    code = (
+        "import sys, ctpipeline.core.drift, ctpipeline.core.quality; "
+        "print(sorted(m for m in ('evidently', 'great_expectations', 'prefect', 'mlflow', 'pandas') "
+        "if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     # pandas too: ctpipeline.config imports core.drift for DriftConfig, and reading a config needs no pandas
     assert out.stdout.strip() == "[]"
@@ -62,7 +66,10 @@ def test_importing_the_pure_modules_imports_no_tool():
 def test_declared_kinds_numeric_first_and_no_column_in_both_lists():
     ref = frame(10)
     assert column_kinds(ref, ["temp", "gear"], ["carrier"], None) == {
-        "temp": "numeric", "gear": "numeric", "carrier": "categorical"}
+        "temp": "numeric",
+        "gear": "numeric",
+        "carrier": "categorical",
+    }
     with pytest.raises(ValueError, match=r"both numeric and categorical: \['temp'\]"):
         column_kinds(ref, ["temp"], ["temp", "carrier"], None)
 
@@ -70,8 +77,13 @@ def test_declared_kinds_numeric_first_and_no_column_in_both_lists():
 def test_config_columns_narrow_and_undeclared_kinds_come_from_the_reference_dtype():
     ref = frame(10, flag=True, name="x")
     kinds = column_kinds(ref, ["temp"], ["carrier"], ["carrier", "row", "flag", "name", "absent"])
-    assert kinds == {"carrier": "categorical", "row": "numeric", "flag": "categorical", "name": "categorical",
-                     "absent": "numeric"}
+    assert kinds == {
+        "carrier": "categorical",
+        "row": "numeric",
+        "flag": "categorical",
+        "name": "categorical",
+        "absent": "numeric",
+    }
     assert list(kinds) == ["carrier", "row", "flag", "name", "absent"]  # the config's order
 
 
@@ -104,8 +116,7 @@ def test_the_smaller_side_and_only_non_missing_values_count():
 
 def test_low_cardinality_numeric_is_compared_as_categories():
     plan = by_column(plan_drift(frame(3000), frame(3000, seed=1), ["gear"], [], NO_HTML))
-    assert (plan["gear"].kind, plan["gear"].as_type, plan["gear"].method) == ("numeric", "categorical",
-                                                                              "jensenshannon")
+    assert (plan["gear"].kind, plan["gear"].as_type, plan["gear"].method) == ("numeric", "categorical", "jensenshannon")
     small = plan_drift(frame(200), frame(200, seed=1), ["gear"], [], NO_HTML).columns[0]
     assert (small.as_type, small.method) == ("categorical", "chisquare")
     # one more distinct value than LOW_CARDINALITY (across both sides): a numeric column again
@@ -175,8 +186,14 @@ def test_the_input_frames_are_not_modified():
 
 
 def test_sides_are_cleaned_to_what_evidently_handles():
-    ref = pd.DataFrame({"x": [1.0, np.inf, -np.inf, 2.0], "ok": [True, False, True, True],
-                        "cat": ["a", None, "b", "a"], "n": pd.array([1, None, 3, 4], dtype="Int64")})
+    ref = pd.DataFrame(
+        {
+            "x": [1.0, np.inf, -np.inf, 2.0],
+            "ok": [True, False, True, True],
+            "cat": ["a", None, "b", "a"],
+            "n": pd.array([1, None, 3, 4], dtype="Int64"),
+        }
+    )
     plan = plan_drift(ref, ref, ["x", "ok", "n"], ["cat"], NO_HTML)
     assert plan.reference["x"].dtype == "float64" and plan.reference["x"].isna().tolist() == [False, True, True, False]
     assert plan.reference["ok"].tolist() == [1.0, 0.0, 1.0, 1.0]
@@ -235,18 +252,35 @@ def test_nothing_left_to_compare_or_an_empty_frame_raises_data_error():
 
 
 def verdict(column, drifted, score=0.2, kind="numeric", score_kind="distance", threshold=0.1):
-    return ColumnDrift(column, kind, "wasserstein" if score_kind == "distance" else "ks", score, threshold, drifted,
-                       score_kind)
+    return ColumnDrift(
+        column, kind, "wasserstein" if score_kind == "distance" else "ks", score, threshold, drifted, score_kind
+    )
 
 
 def test_dataset_drift_when_the_drifted_share_reaches_the_threshold():
-    plan = plan_drift(frame(3000), frame(2000, seed=1), ["temp", "row"], ["carrier", "nope"],
-                      DriftConfig(report_html=False, share_threshold=0.5, max_rows=1500))
-    res = plan.result([verdict("temp", True), verdict("row", False), verdict("carrier", False, kind="categorical"),
-                       verdict("gear", True)], seconds=1.23456)
+    plan = plan_drift(
+        frame(3000),
+        frame(2000, seed=1),
+        ["temp", "row"],
+        ["carrier", "nope"],
+        DriftConfig(report_html=False, share_threshold=0.5, max_rows=1500),
+    )
+    res = plan.result(
+        [
+            verdict("temp", True),
+            verdict("row", False),
+            verdict("carrier", False, kind="categorical"),
+            verdict("gear", True),
+        ],
+        seconds=1.23456,
+    )
     assert res.drifted_share == 0.5 and res.dataset_drift and res.share_threshold == 0.5
     assert (res.reference_rows, res.current_rows, res.reference_sample_rows, res.current_sample_rows) == (
-        3000, 2000, 1500, 1500)
+        3000,
+        2000,
+        1500,
+        1500,
+    )
     assert res.sampled and res.skipped == (("nope", "missing from the reference and current data"),)
     assert res.html is None and res.evidently_json == {}
     assert res.to_dict()["seconds"] == 1.235
@@ -258,16 +292,21 @@ def test_dataset_drift_when_the_drifted_share_reaches_the_threshold():
 
 def test_summary_and_describe_wording():
     plan = plan_drift(frame(100), frame(100), ["temp", "nope"], [], NO_HTML)
-    res = plan.result([verdict("temp", True, score=5.0912), verdict("gear", False, score=0.3, score_kind="p_value",
-                                                                    threshold=0.05)], seconds=0)
+    res = plan.result(
+        [verdict("temp", True, score=5.0912), verdict("gear", False, score=0.3, score_kind="p_value", threshold=0.05)],
+        seconds=0,
+    )
     assert res.summary().splitlines() == [
         "data drift: DATASET DRIFT: 1 of 2 columns drifted (share 0.50, threshold 0.50)",
         "  - temp (numeric): wasserstein distance 5.09 >= 0.1: drift",
         "  (skipped nope: missing from the reference and current data)",
     ]
     assert res.columns[1].describe() == "gear (numeric): ks p-value 0.3 >= 0.05: no drift"
-    assert verdict("x", True, score=0.01, score_kind="p_value", threshold=0.05).describe().endswith(
-        "p-value 0.01 < 0.05: drift")
+    assert (
+        verdict("x", True, score=0.01, score_kind="p_value", threshold=0.05)
+        .describe()
+        .endswith("p-value 0.01 < 0.05: drift")
+    )
     assert verdict("x", False, score=float("nan")).describe() == "x (numeric): wasserstein distance nan < 0.1: no drift"
 
 

@@ -5,10 +5,11 @@ import math
 import numpy as np
 import pytest
 
-from conftest import make_flights_like
 from ctpipeline.core.data import make_xy
 from ctpipeline.core.evaluation import metric_value, predict_for_metric
 from ctpipeline.core.models import build_model
+
+from conftest import make_flights_like
 
 
 def with_model(cfg, type_, task="classification", **params):
@@ -24,9 +25,10 @@ def frames():
     return make_flights_like(3000, seed=5, months=2), make_flights_like(1500, seed=6, start="2013-03-01")
 
 
-@pytest.mark.parametrize("type_, params", [("xgboost", {"n_estimators": 30}),
-                                           ("hist_gradient_boosting", {"max_iter": 30}),
-                                           ("logistic_regression", {})])
+@pytest.mark.parametrize(
+    "type_, params",
+    [("xgboost", {"n_estimators": 30}), ("hist_gradient_boosting", {"max_iter": 30}), ("logistic_regression", {})],
+)
 def test_classifiers_learn_something(flights_cfg, frames, type_, params):
     cfg = with_model(flights_cfg, type_, **params)
     train, test = frames
@@ -39,9 +41,14 @@ def test_classifiers_learn_something(flights_cfg, frames, type_, params):
     assert metric_value("roc_auc", y, scores) > 0.55
 
 
-@pytest.mark.parametrize("type_, params", [("xgboost", {"n_estimators": 40, "max_depth": 3}),
-                                           ("hist_gradient_boosting", {"max_iter": 40, "max_depth": 3}),
-                                           ("ridge", {})])
+@pytest.mark.parametrize(
+    "type_, params",
+    [
+        ("xgboost", {"n_estimators": 40, "max_depth": 3}),
+        ("hist_gradient_boosting", {"max_iter": 40, "max_depth": 3}),
+        ("ridge", {}),
+    ],
+)
 def test_regressors_beat_the_mean(flights_cfg, frames, type_, params):
     cfg = with_model(flights_cfg, type_, task="regression", **params)
     train, test = frames

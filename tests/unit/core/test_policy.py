@@ -5,17 +5,19 @@ import math
 
 import pytest
 
-from ctpipeline.core import backtest, evaluation, policy as policy_mod
-from ctpipeline.core.backtest import SliceScore
 from ctpipeline.config.schema import PromotionConfig, SliceConfig
+from ctpipeline.core import backtest, evaluation
+from ctpipeline.core import policy as policy_mod
+from ctpipeline.core.backtest import SliceScore
 from ctpipeline.core.policy import Evidence, SliceVerdict, decide, judge_slices
 
 AUC = ("roc_auc", True)
 
 
 def ev(challenger=0.72, champion=0.70, low=0.01, high=0.03, **kw):
-    return Evidence(challenger=challenger, champion=champion, champion_version="3", ci_low=low, ci_high=high,
-                    confidence=0.9, **kw)
+    return Evidence(
+        challenger=challenger, champion=champion, champion_version="3", ci_low=low, ci_high=high, confidence=0.9, **kw
+    )
 
 
 def gate(decision, name):
@@ -96,8 +98,9 @@ def test_manual_approval_waits_when_all_gates_pass_and_rejects_otherwise():
     d = decide(ev(), PromotionConfig(approval="manual"), *AUC)
     assert not d.promote and d.verdict == "awaiting-approval"
     assert "ctp approve" in d.reasons[0]
-    assert decide(ev(challenger=0.69, low=-0.02, high=-0.01), PromotionConfig(approval="manual"), *AUC).verdict == \
-        "reject"
+    assert (
+        decide(ev(challenger=0.69, low=-0.02, high=-0.01), PromotionConfig(approval="manual"), *AUC).verdict == "reject"
+    )
 
 
 def test_champion_error_policy():
@@ -110,11 +113,19 @@ def test_champion_error_policy():
 
 def test_relative_margin_and_lower_is_better():
     policy = PromotionConfig(min_margin=0.05, margin_type="relative")
-    d = decide(Evidence(challenger=0.40, champion=0.45, champion_version="1", ci_low=0.03, ci_high=0.07,
-                        confidence=0.9), policy, "log_loss", False)
+    d = decide(
+        Evidence(challenger=0.40, champion=0.45, champion_version="1", ci_low=0.03, ci_high=0.07, confidence=0.9),
+        policy,
+        "log_loss",
+        False,
+    )
     assert d.promote  # gain 0.05 >= 5% of 0.45 and interval lower bound 0.03 > 0.0225
-    d = decide(Evidence(challenger=0.44, champion=0.45, champion_version="1", ci_low=0.005, ci_high=0.02,
-                        confidence=0.9), policy, "log_loss", False)
+    d = decide(
+        Evidence(challenger=0.44, champion=0.45, champion_version="1", ci_low=0.005, ci_high=0.02, confidence=0.9),
+        policy,
+        "log_loss",
+        False,
+    )
     assert not d.promote
 
 
@@ -177,41 +188,69 @@ def test_a_slice_without_a_gain_is_not_judged():
 
 
 def test_the_tolerance_used_is_the_slice_configs():
-    policy = PromotionConfig(slices=[SliceConfig(column="carrier", tolerance=0.05, min_count=10),
-                                     SliceConfig(column="origin", tolerance=0.01, min_count=2000)])
-    evidence = ev(slices=(slice_("EV", -0.03), slice_("JFK", -0.03, column="origin"),
-                          slice_("EWR", -0.03, rows=5000, column="origin")))
+    policy = PromotionConfig(
+        slices=[
+            SliceConfig(column="carrier", tolerance=0.05, min_count=10),
+            SliceConfig(column="origin", tolerance=0.01, min_count=2000),
+        ]
+    )
+    evidence = ev(
+        slices=(
+            slice_("EV", -0.03),
+            slice_("JFK", -0.03, column="origin"),
+            slice_("EWR", -0.03, rows=5000, column="origin"),
+        )
+    )
     d = decide(evidence, policy, *AUC)
     assert [(s.column, s.value, s.tolerance, s.min_count, s.judged, s.passed) for s in d.slices] == [
-        ("carrier", "EV", 0.05, 10, True, True),          # loses 0.03 <= 0.05
-        ("origin", "JFK", 0.01, 2000, False, True),        # 1000 rows < 2000: not judged
-        ("origin", "EWR", 0.01, 2000, True, False),        # loses 0.03 > 0.01
+        ("carrier", "EV", 0.05, 10, True, True),  # loses 0.03 <= 0.05
+        ("origin", "JFK", 0.01, 2000, False, True),  # 1000 rows < 2000: not judged
+        ("origin", "EWR", 0.01, 2000, True, False),  # loses 0.03 > 0.01
     ]
     assert not d.promote
     assert gate(d, "slices").detail == "regressing slices: origin=EWR loses 0.0300 (> 0.01, 5000 rows)"
     fixed = ev(slices=evidence.slices[:2] + (slice_("EWR", -0.01, rows=5000, column="origin"),))
     d = decide(fixed, policy, *AUC)
-    assert d.promote and gate(d, "slices").detail == "2 slices of carrier, origin judged, none loses more than its " \
-        "tolerance"
+    assert (
+        d.promote
+        and gate(d, "slices").detail == "2 slices of carrier, origin judged, none loses more than its tolerance"
+    )
 
 
 def test_slice_verdicts_come_with_every_decision_and_flatten_for_the_record():
     scores = (slice_("UA", 0.01), slice_("HA", -0.3, rows=40))
-    cold = decide(Evidence(challenger=0.7, slices=tuple(dataclasses.replace(s, champion=None, gain=None)
-                                                         for s in scores)), carrier(), *AUC)
+    cold = decide(
+        Evidence(challenger=0.7, slices=tuple(dataclasses.replace(s, champion=None, gain=None) for s in scores)),
+        carrier(),
+        *AUC,
+    )
     assert cold.verdict == "promote" and [s.judged for s in cold.slices] == [False, False]
     assert all(g.name != "slices" for g in cold.gates)  # no champion: nothing to compare, no slices gate
     broken = decide(ev(champion_error="champion v3 could not be loaded: boom", slices=scores), carrier(), *AUC)
     assert broken.verdict == "reject" and len(broken.slices) == 2
     d = decide(ev(slices=scores), carrier(), *AUC)
-    assert d.slices[0].to_dict() == {"column": "carrier", "value": "UA", "rows": 1000, "challenger": 0.71,
-                                     "champion": 0.7, "gain": 0.01, "judged": True, "passed": True,
-                                     "tolerance": 0.02, "min_count": 500}
+    assert d.slices[0].to_dict() == {
+        "column": "carrier",
+        "value": "UA",
+        "rows": 1000,
+        "challenger": 0.71,
+        "champion": 0.7,
+        "gain": 0.01,
+        "judged": True,
+        "passed": True,
+        "tolerance": 0.02,
+        "min_count": 500,
+    }
     record = d.to_dict()
     assert record["slices"] == [s.to_dict() for s in d.slices] and record["summary"] == d.summary
-    assert gate(d, "interval").observed == (0.01, 0.03)                      # frozen: a tuple on the Gate,
-    assert record["gates"][2] == {"name": "interval", "passed": True, "observed": [0.01, 0.03], "threshold": 0.0,
-                                  "detail": gate(d, "interval").detail}   # a list in the record, as before
+    assert gate(d, "interval").observed == (0.01, 0.03)  # frozen: a tuple on the Gate,
+    assert record["gates"][2] == {
+        "name": "interval",
+        "passed": True,
+        "observed": [0.01, 0.03],
+        "threshold": 0.0,
+        "detail": gate(d, "interval").detail,
+    }  # a list in the record, as before
     assert d.slices == judge_slices(scores, carrier().slices)
     with pytest.raises(dataclasses.FrozenInstanceError):
         d.slices[0].passed = False  # type: ignore[misc]
@@ -229,7 +268,7 @@ def test_a_slice_of_a_column_the_policy_does_not_list_is_an_error():
 def test_lower_is_better_gain_sign_comes_from_one_function():
     assert backtest.gain is evaluation.gain and policy_mod.gain is evaluation.gain
     assert not hasattr(policy_mod, "_better")
-    assert evaluation.gain(0.40, 0.45, higher_is_better=False) == pytest.approx(0.05)   # lower log_loss: better
+    assert evaluation.gain(0.40, 0.45, higher_is_better=False) == pytest.approx(0.05)  # lower log_loss: better
     assert evaluation.gain(0.50, 0.45, higher_is_better=False) == pytest.approx(-0.05)
     assert evaluation.gain(0.72, 0.70, higher_is_better=True) == pytest.approx(0.02)
     assert evaluation.gain(math.nan, 0.45, False) is None and evaluation.gain(0.4, None, False) is None

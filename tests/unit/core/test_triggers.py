@@ -5,22 +5,28 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from pydantic import ValidationError
 
 from ctpipeline.core.triggers import Signals, TriggerConfig, should_retrain, validate_cron
 
-NOW = datetime(2013, 10, 1, 6, 0, tzinfo=timezone.utc)
+NOW = datetime(2013, 10, 1, 6, 0, tzinfo=UTC)
 
 # every rule off: a test turns on the one it checks
 QUIET = dict(drift_share=None, performance_drop=None, min_new_rows=None, every_batch=False)
 
 
 def sig(**kw) -> Signals:
-    base = dict(drifted_share=0.0, drifted_columns=(), champion_metric=0.72, champion_reference_metric=0.72,
-                higher_is_better=True, rows_since_training=0)
+    base = dict(
+        drifted_share=0.0,
+        drifted_columns=(),
+        champion_metric=0.72,
+        champion_reference_metric=0.72,
+        higher_is_better=True,
+        rows_since_training=0,
+    )
     return Signals(**{**base, **kw})
 
 
@@ -47,8 +53,7 @@ def test_drift_share_at_the_threshold_fires():
 
 
 def test_watched_feature_fires_alone_and_names_the_feature():
-    d = decide(sig(drifted_share=0.1, drifted_columns=("temp", "visib")),
-               cfg(drifted_features=["precip", "temp"]))
+    d = decide(sig(drifted_share=0.1, drifted_columns=("temp", "visib")), cfg(drifted_features=["precip", "temp"]))
     assert d.retrain and d.fired == ("drifted_feature:temp",)
     assert d.reasons == ("watched feature 'temp' drifted",)
 
@@ -89,8 +94,10 @@ def test_every_batch_fires_alone():
     assert d.retrain and d.fired == ("every_batch",)
 
 
-@pytest.mark.parametrize("flag, name", [("manual", "manual"), ("webhook", "webhook"), ("scheduled", "schedule"),
-                                        ("no_champion", "cold_start")])
+@pytest.mark.parametrize(
+    "flag, name",
+    [("manual", "manual"), ("webhook", "webhook"), ("scheduled", "schedule"), ("no_champion", "cold_start")],
+)
 def test_how_the_run_started_fires_alone(flag, name):
     d = decide(sig(**{flag: True}), cfg())
     assert d.retrain and d.fired == (name,)
@@ -99,8 +106,11 @@ def test_how_the_run_started_fires_alone(flag, name):
 
 def test_cold_start_fires_whatever_the_config():
     # no champion: no metric either; every rule off, a long cooldown just started
-    d = decide(sig(no_champion=True, champion_metric=None, champion_reference_metric=None, drifted_share=None),
-               cfg(cooldown_minutes=10_000), last=NOW - timedelta(minutes=1))
+    d = decide(
+        sig(no_champion=True, champion_metric=None, champion_reference_metric=None, drifted_share=None),
+        cfg(cooldown_minutes=10_000),
+        last=NOW - timedelta(minutes=1),
+    )
     assert d.retrain and d.fired == ("cold_start",) and not d.suppressed_by_cooldown
     assert "no champion" in d.reasons[0]
 
@@ -111,8 +121,10 @@ def test_schedule_reason_names_the_cron():
 
 
 def test_several_rules_fire_together_in_a_stable_order():
-    d = decide(sig(drifted_share=0.5, drifted_columns=("temp",), champion_metric=0.6, rows_since_training=10),
-               TriggerConfig(drift_share=0.3, drifted_features=["temp"], performance_drop=0.02, min_new_rows=5))
+    d = decide(
+        sig(drifted_share=0.5, drifted_columns=("temp",), champion_metric=0.6, rows_since_training=10),
+        TriggerConfig(drift_share=0.3, drifted_features=["temp"], performance_drop=0.02, min_new_rows=5),
+    )
     assert d.fired == ("drift_share", "drifted_feature:temp", "performance_drop", "min_new_rows")
     assert len(d.reasons) == 4
 
@@ -121,9 +133,16 @@ def test_several_rules_fire_together_in_a_stable_order():
 
 
 def test_nothing_fires_and_every_check_says_why():
-    d = decide(sig(drifted_share=0.1, drifted_columns=("visib",), champion_metric=0.715,
-                   champion_reference_metric=0.72, rows_since_training=200),
-               TriggerConfig(drift_share=0.3, drifted_features=["temp"], performance_drop=0.02, min_new_rows=1000))
+    d = decide(
+        sig(
+            drifted_share=0.1,
+            drifted_columns=("visib",),
+            champion_metric=0.715,
+            champion_reference_metric=0.72,
+            rows_since_training=200,
+        ),
+        TriggerConfig(drift_share=0.3, drifted_features=["temp"], performance_drop=0.02, min_new_rows=1000),
+    )
     assert not d.retrain and d.fired == () and not d.suppressed_by_cooldown
     text = " | ".join(d.reasons)
     assert "drifted share 0.10 < 0.30" in text
@@ -191,8 +210,12 @@ def test_naive_datetimes_are_taken_as_utc():
 def test_to_dict_is_json_serialisable():
     d = decide(sig(drifted_share=0.5), cfg(drift_share=0.3, cooldown_minutes=60), last=NOW)
     data = json.loads(json.dumps(d.to_dict()))
-    assert data == {"retrain": False, "fired": ["drift_share"], "reasons": list(d.reasons),
-                    "suppressed_by_cooldown": True}
+    assert data == {
+        "retrain": False,
+        "fired": ["drift_share"],
+        "reasons": list(d.reasons),
+        "suppressed_by_cooldown": True,
+    }
     assert d.summary().startswith("no retraining (cooldown): drifted share 0.50 >= 0.30")
 
 
@@ -201,8 +224,14 @@ def test_to_dict_is_json_serialisable():
 
 def test_defaults():
     c = TriggerConfig()
-    assert (c.drift_share, c.performance_drop, c.min_new_rows, c.every_batch, c.cooldown_minutes, c.schedule) == \
-        (0.3, 0.02, None, False, 0, None)
+    assert (c.drift_share, c.performance_drop, c.min_new_rows, c.every_batch, c.cooldown_minutes, c.schedule) == (
+        0.3,
+        0.02,
+        None,
+        False,
+        0,
+        None,
+    )
 
 
 def test_config_rejects_unknown_keys():
@@ -230,15 +259,26 @@ def test_validate_cron_normalises_spaces():
     assert validate_cron("  0   3 * *  1 ") == "0 3 * * 1"
 
 
-@pytest.mark.parametrize("kw", [{"drift_share": 0}, {"drift_share": 1.5}, {"performance_drop": -0.1},
-                                {"min_new_rows": 0}, {"cooldown_minutes": -1}, {"drifted_features": ["a", "a"]}])
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"drift_share": 0},
+        {"drift_share": 1.5},
+        {"performance_drop": -0.1},
+        {"min_new_rows": 0},
+        {"cooldown_minutes": -1},
+        {"drifted_features": ["a", "a"]},
+    ],
+)
 def test_config_rejects_out_of_range_values(kw):
     with pytest.raises(ValidationError):
         TriggerConfig(**kw)
 
 
 def test_module_imports_no_orchestration_or_ml_library():
-    code = ("import sys, ctpipeline.core.triggers as t; t.TriggerConfig(schedule='0 3 * * *'); "
-            "print(sorted(m for m in ('prefect', 'mlflow', 'evidently') if m in sys.modules))")
+    code = (
+        "import sys, ctpipeline.core.triggers as t; t.TriggerConfig(schedule='0 3 * * *'); "
+        "print(sorted(m for m in ('prefect', 'mlflow', 'evidently') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

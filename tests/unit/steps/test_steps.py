@@ -1,11 +1,10 @@
 """Each step of a cycle on its own, with explicit inputs and no MLflow store (files under tmp_path only)."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 import pytest
 
-from conftest import make_flights_like
 from ctpipeline.core.data import split_batches
 from ctpipeline.core.results import Scored, Skipped, Trained
 from ctpipeline.steps import evaluate as ev_step
@@ -16,7 +15,9 @@ from ctpipeline.steps.train import train_challenger, window_names
 from ctpipeline.store.landing import land
 from ctpipeline.store.state import BatchLog
 
-NOW = datetime(2024, 1, 1, tzinfo=timezone.utc)
+from conftest import make_flights_like
+
+NOW = datetime(2024, 1, 1, tzinfo=UTC)
 
 
 @pytest.fixture(scope="module")
@@ -27,8 +28,9 @@ def months(flights_cfg):
 
 @pytest.fixture(scope="module")
 def trained(flights_cfg, months):
-    out = train_challenger(flights_cfg, "2013-03", months["2013-03"], [months["2013-01"], months["2013-02"]],
-                           ["2013-01", "2013-02"])
+    out = train_challenger(
+        flights_cfg, "2013-03", months["2013-03"], [months["2013-01"], months["2013-02"]], ["2013-01", "2013-02"]
+    )
     assert isinstance(out, Trained)
     return out
 
@@ -46,7 +48,7 @@ def test_next_batch_and_quarantine_keep_every_file(tmp_path, flights_cfg, months
 
 def test_window_names_are_the_newest_accepted_before_the_batch(flights_cfg):
     accepted = ["2013-01", "2013-02", "2013-03", "2013-04", "2013-06"]
-    assert window_names(flights_cfg, accepted, "2013-05") == accepted[-flights_cfg.training.window_batches - 1:-1]
+    assert window_names(flights_cfg, accepted, "2013-05") == accepted[-flights_cfg.training.window_batches - 1 : -1]
 
 
 def test_train_challenger_fits_the_window_and_records_it(trained):
@@ -76,8 +78,14 @@ def test_evaluate_reuses_the_champion_scores_and_scores_other_baselines(flights_
         calls.append(version)
         return Scored(version, metric=0.5)
 
-    ev = ev_step.evaluate(flights_cfg, trained.model, months["2013-03"], champion, score_version,
-                          {"never_retrain": "1", "always_promote": "4", "none_yet": None})
+    ev = ev_step.evaluate(
+        flights_cfg,
+        trained.model,
+        months["2013-03"],
+        champion,
+        score_version,
+        {"never_retrain": "1", "always_promote": "4", "none_yet": None},
+    )
     assert calls == ["1"]  # v4 is the champion: its scores are reused, not recomputed
     assert ev.baselines == {"never_retrain": 0.5, "always_promote": champion.metric}
     assert ev.champion_version == "4" and abs(ev.backtest.gain) < 1e-12  # the same model on both sides
@@ -104,8 +112,18 @@ def test_a_champion_that_cannot_be_loaded_is_reported_not_raised(flights_cfg, mo
 
 
 def test_monitor_without_champion_fires_cold_start_and_measures_no_drift(flights_cfg, months):
-    mon = monitor(flights_cfg, months["2013-02"], reference=[], reference_batches=(), champion=None,
-                  has_champion=False, champion_reference_metric=None, rows_since_training=0, last_training=None,
-                  trigger="replay", now=NOW)
+    mon = monitor(
+        flights_cfg,
+        months["2013-02"],
+        reference=[],
+        reference_batches=(),
+        champion=None,
+        has_champion=False,
+        champion_reference_metric=None,
+        rows_since_training=0,
+        last_training=None,
+        trigger="replay",
+        now=NOW,
+    )
     assert mon.drift is None and mon.decision.retrain and "cold_start" in mon.decision.fired
     assert mon.champion_metric is None

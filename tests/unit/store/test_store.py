@@ -4,18 +4,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ctpipeline.core import data
-from ctpipeline.store import landing
 from ctpipeline.config.schema import DataConfig, SourceConfig
+from ctpipeline.core import data
 from ctpipeline.errors import DataError
+from ctpipeline.store import landing
 from ctpipeline.store.state import BatchLog
 
 
 def frame(n=300, start="2021-01-01", days=90, seed=0):
     rng = np.random.default_rng(seed)
     t = pd.Timestamp(start, tz="UTC") + pd.to_timedelta(rng.integers(0, days * 24, n), unit="h")
-    return pd.DataFrame({"t": t, "x": rng.normal(size=n), "c": rng.choice(["a", "b"], n),
-                         "y": rng.normal(size=n)})
+    return pd.DataFrame({"t": t, "x": rng.normal(size=n), "c": rng.choice(["a", "b"], n), "y": rng.normal(size=n)})
 
 
 def test_land_writes_one_file_per_batch_and_keeps_existing(tmp_path):
@@ -61,7 +60,7 @@ def test_batch_log_survives_a_torn_line(tmp_path, caplog):
     log = BatchLog(tmp_path / "b.jsonl")
     log.append({"batch": "2021-01", "sha256": "aa", "status": "accepted"})
     with open(log.path, "a") as f:
-        f.write('{"batch": "2021-02", "sha')          # a crash mid-write
+        f.write('{"batch": "2021-02", "sha')  # a crash mid-write
     assert log.accepted() == ["2021-01"]
     log.append({"batch": "2021-02", "sha256": "bb", "status": "accepted"})  # starts on a fresh line
     assert log.accepted() == ["2021-01", "2021-02"]

@@ -11,7 +11,6 @@ import time
 import pytest
 from fastapi.testclient import TestClient
 
-from conftest import GENERIC_ALERT, WEBHOOK_SECRET, WEBHOOK_T0, body_of, make_webhook_settings, post_alert
 from ctpipeline.errors import CtpError
 from ctpipeline.webhook.app import create_app
 from ctpipeline.webhook.auth import (
@@ -24,6 +23,8 @@ from ctpipeline.webhook.auth import (
     verify,
 )
 
+from conftest import GENERIC_ALERT, WEBHOOK_SECRET, WEBHOOK_T0, body_of, make_webhook_settings, post_alert
+
 
 def test_sign_is_hmac_sha256_over_timestamp_dot_body():
     expected = hmac.new(WEBHOOK_SECRET, b"1700000000." + b'{"a":1}', hashlib.sha256).hexdigest()
@@ -33,9 +34,13 @@ def test_sign_is_hmac_sha256_over_timestamp_dot_body():
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl not installed")
 def test_openssl_recipe_from_the_docs_gives_the_same_signature():
     body, ts = '{"model": "flights-delay", "reason": "test"}', "1700000000"
-    out = subprocess.run(["sh", "-c", 'printf "%s.%s" "$TS" "$BODY" | openssl dgst -sha256 -hmac "$SECRET" -hex'],
-                         env={"TS": ts, "BODY": body, "SECRET": WEBHOOK_SECRET.decode(), "PATH": "/usr/bin:/bin"},
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        ["sh", "-c", 'printf "%s.%s" "$TS" "$BODY" | openssl dgst -sha256 -hmac "$SECRET" -hex'],
+        env={"TS": ts, "BODY": body, "SECRET": WEBHOOK_SECRET.decode(), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert "sha256=" + out.strip().split()[-1] == sign(WEBHOOK_SECRET, ts, body.encode())
 
 
@@ -149,8 +154,15 @@ def test_read_secret(monkeypatch):
 
 def test_signed_headers_carry_the_timestamp_and_its_signature():
     h = signed_headers(WEBHOOK_SECRET, b"{}", timestamp=1700000000)
-    assert h == {"Content-Type": "application/json", TIMESTAMP_HEADER: "1700000000",
-                 SIGNATURE_HEADER: sign(WEBHOOK_SECRET, "1700000000", b"{}")}
+    assert h == {
+        "Content-Type": "application/json",
+        TIMESTAMP_HEADER: "1700000000",
+        SIGNATURE_HEADER: sign(WEBHOOK_SECRET, "1700000000", b"{}"),
+    }
     now = signed_headers(WEBHOOK_SECRET, b"{}")  # default: the current time
-    assert check_request(WEBHOOK_SECRET, now[TIMESTAMP_HEADER], now[SIGNATURE_HEADER], b"{}",
-                         now=time.time(), max_skew_seconds=5) is None
+    assert (
+        check_request(
+            WEBHOOK_SECRET, now[TIMESTAMP_HEADER], now[SIGNATURE_HEADER], b"{}", now=time.time(), max_skew_seconds=5
+        )
+        is None
+    )

@@ -6,11 +6,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
+
 import pytest
 
-from conftest import ROOT, WEBHOOK_SECRET, FakeLauncher, free_port, make_webhook_settings
 from ctpipeline.errors import ConfigError, CtpError
 from ctpipeline.webhook.app import create_app
+
+from conftest import ROOT, WEBHOOK_SECRET, FakeLauncher, free_port, make_webhook_settings
 
 
 @pytest.fixture(autouse=True)

@@ -10,6 +10,9 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 from fastapi.testclient import TestClient
 
+from ctpipeline.webhook.app import create_app
+from ctpipeline.webhook.auth import signed_headers
+
 from conftest import (
     GENERIC_ALERT,
     WEBHOOK_SECRET,
@@ -19,12 +22,11 @@ from conftest import (
     make_webhook_settings,
     post_alert,
 )
-from ctpipeline.webhook.app import create_app
-from ctpipeline.webhook.auth import signed_headers
 
 
-def test_same_alert_100_more_times_sequentially_and_from_threads_starts_nothing(webhook_client, webhook_launcher,
-                                                                              webhook_app):
+def test_same_alert_100_more_times_sequentially_and_from_threads_starts_nothing(
+    webhook_client, webhook_launcher, webhook_app
+):
     assert post_alert(webhook_client, GENERIC_ALERT).json()["runs"][0]["status"] == "started"
     for _ in range(50):
         r = post_alert(webhook_client, GENERIC_ALERT)
@@ -77,8 +79,9 @@ def test_100_identical_alerts_from_threads_on_a_fresh_app_start_exactly_one_run(
     assert len(launcher.calls) == 1
 
 
-def test_other_alert_within_cooldown_then_after_cooldown_and_after_dedupe_window(webhook_client, webhook_launcher,
-                                                                                  webhook_clock):
+def test_other_alert_within_cooldown_then_after_cooldown_and_after_dedupe_window(
+    webhook_client, webhook_launcher, webhook_clock
+):
     assert post_alert(webhook_client, GENERIC_ALERT).json()["runs"][0]["status"] == "started"
     other = {**GENERIC_ALERT, "dedupe_key": "perf-drop-7", "reason": "AUC dropped"}
     webhook_clock.t += 10 * 60
@@ -108,8 +111,9 @@ def test_generic_alert_without_dedupe_key_dedupes_on_its_content(webhook_client,
 # --------------------------------------------------------------------------- launch failures and restarts
 
 
-def test_launch_failure_is_503_and_a_retry_later_succeeds_with_the_same_launch_id(webhook_client, webhook_launcher,
-                                                                                   webhook_app):
+def test_launch_failure_is_503_and_a_retry_later_succeeds_with_the_same_launch_id(
+    webhook_client, webhook_launcher, webhook_app
+):
     seen_ids = []
     webhook_launcher.fail = ConnectionError("Prefect API http://127.0.0.1:4200/api unreachable")
     original = webhook_launcher.launch

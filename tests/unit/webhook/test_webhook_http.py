@@ -8,6 +8,9 @@ import random
 
 from fastapi.testclient import TestClient
 
+from ctpipeline.webhook.app import create_app
+from ctpipeline.webhook.auth import SIGNATURE_HEADER, TIMESTAMP_HEADER, signed_headers
+
 from conftest import (
     GENERIC_ALERT,
     WEBHOOK_SECRET,
@@ -20,8 +23,6 @@ from conftest import (
     make_webhook_settings,
     post_alert,
 )
-from ctpipeline.webhook.app import create_app
-from ctpipeline.webhook.auth import SIGNATURE_HEADER, TIMESTAMP_HEADER, signed_headers
 
 
 def test_signed_generic_alert_starts_one_run(webhook_client, webhook_launcher):
@@ -32,7 +33,7 @@ def test_signed_generic_alert_starts_one_run(webhook_client, webhook_launcher):
     (run,) = out["runs"]
     assert run["model"] == "flights-delay" and run["status"] == "started" and run["flow_run_id"] == "run-1"
     assert "drift share" in run["reason"]
-    (model, deployment, alert), = webhook_launcher.calls
+    ((model, deployment, alert),) = webhook_launcher.calls
     assert (model, deployment) == ("flights-delay", "continuous-training/flights-delay")
     assert alert.source == "generic" and alert.status == "firing" and alert.dedupe_key == "generic:drift-1"
     assert alert.launch_id and alert.launch_id.startswith("ctp-webhook-")
@@ -108,7 +109,7 @@ def test_oversized_bodies_get_413_by_header_and_by_actual_size(tmp_path, webhook
     h = signed_headers(WEBHOOK_SECRET, big, timestamp=int(WEBHOOK_T0))
     base = [(k.lower().encode(), v.encode()) for k, v in h.items()]
     # no Content-Length, streamed in chunks
-    status, _ = asgi_post(app, base, [big[i:i + 100] for i in range(0, len(big), 100)])
+    status, _ = asgi_post(app, base, [big[i : i + 100] for i in range(0, len(big), 100)])
     assert status == 413
     # a Content-Length that lies
     status, _ = asgi_post(app, base + [(b"content-length", b"10")], [big])
@@ -118,8 +119,10 @@ def test_oversized_bodies_get_413_by_header_and_by_actual_size(tmp_path, webhook
     assert status == 400
     # a small body still works, also streamed without Content-Length
     small = body_of(GENERIC_ALERT)
-    h = [(k.lower().encode(), v.encode())
-         for k, v in signed_headers(WEBHOOK_SECRET, small, timestamp=int(WEBHOOK_T0)).items()]
+    h = [
+        (k.lower().encode(), v.encode())
+        for k, v in signed_headers(WEBHOOK_SECRET, small, timestamp=int(WEBHOOK_T0)).items()
+    ]
     status, out = asgi_post(app, h, [small[:10], small[10:]])
     assert status == 202, out
     assert len(webhook_launcher.calls) == 1
@@ -132,10 +135,10 @@ def _random_json(rng: random.Random, depth: int = 0):
     kinds = ["str", "int", "float", "bool", "null"] + (["list", "dict"] * 2 if depth < 4 else [])
     k = rng.choice(kinds)
     if k == "str":
-        alphabet = "abcé\u2603\x00\"\\ model alerts firing resolved"
+        alphabet = 'abcé\u2603\x00"\\ model alerts firing resolved'
         return "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12)))
     if k == "int":
-        return rng.choice([0, -1, 1, 2**70, rng.randint(-10**6, 10**6)])
+        return rng.choice([0, -1, 1, 2**70, rng.randint(-(10**6), 10**6)])
     if k == "float":
         return rng.uniform(-1e308, 1e308)
     if k == "bool":
@@ -144,8 +147,22 @@ def _random_json(rng: random.Random, depth: int = 0):
         return None
     if k == "list":
         return [_random_json(rng, depth + 1) for _ in range(rng.randint(0, 4))]
-    keys = ["model", "reason", "status", "dedupe_key", "labels", "alerts", "orgId", "version", "fingerprint",
-            "startsAt", "annotations", "commonLabels", "pipeline", "x"]
+    keys = [
+        "model",
+        "reason",
+        "status",
+        "dedupe_key",
+        "labels",
+        "alerts",
+        "orgId",
+        "version",
+        "fingerprint",
+        "startsAt",
+        "annotations",
+        "commonLabels",
+        "pipeline",
+        "x",
+    ]
     return {rng.choice(keys): _random_json(rng, depth + 1) for _ in range(rng.randint(0, 5))}
 
 
@@ -156,7 +173,7 @@ def _mutate(rng: random.Random, obj):
         return {**obj, k: _mutate(rng, obj[k])}
     if isinstance(obj, list) and obj and rng.random() < 0.8:
         i = rng.randrange(len(obj))
-        return obj[:i] + [_mutate(rng, obj[i])] + obj[i + 1:]
+        return obj[:i] + [_mutate(rng, obj[i])] + obj[i + 1 :]
     return _random_json(rng)
 
 
@@ -179,8 +196,21 @@ def test_fuzzed_bodies_and_headers_never_give_500(tmp_path, webhook_clock):
         headers = signed_headers(WEBHOOK_SECRET, body, timestamp=int(WEBHOOK_T0))
         if rng.random() < 0.25:  # break one header at random
             name = rng.choice([SIGNATURE_HEADER, TIMESTAMP_HEADER, "Content-Type"])
-            headers[name] = rng.choice(["", " ", "sha256=", "sha256=" + "g" * 64, "-1", "1e9", "99999999999999",
-                                        "application/json;;", "\t", "x" * 300, "ünïcödé".encode()])
+            headers[name] = rng.choice(
+                [
+                    "",
+                    " ",
+                    "sha256=",
+                    "sha256=" + "g" * 64,
+                    "-1",
+                    "1e9",
+                    "99999999999999",
+                    "application/json;;",
+                    "\t",
+                    "x" * 300,
+                    "ünïcödé".encode(),
+                ]
+            )
         res = client.post("/alerts", content=body, headers=headers)
         seen.add(res.status_code)
         assert res.status_code in {202, 400, 401, 413, 415, 422}, (i, body[:100], res.status_code, res.text)
@@ -188,10 +218,16 @@ def test_fuzzed_bodies_and_headers_never_give_500(tmp_path, webhook_clock):
     # raw ASGI with arbitrary header bytes
     for i in range(100):
         body = json.dumps(_mutate(rng, GENERIC_ALERT)).encode()
-        hdrs = [(k.lower().encode(), v.encode())
-                for k, v in signed_headers(WEBHOOK_SECRET, body, timestamp=int(WEBHOOK_T0)).items()]
-        hdrs.append((rng.choice([b"x-ctp-signature", b"x-ctp-timestamp", b"content-type", b"content-length"]),
-                     bytes(rng.getrandbits(8) for _ in range(rng.randint(0, 40)))))
+        hdrs = [
+            (k.lower().encode(), v.encode())
+            for k, v in signed_headers(WEBHOOK_SECRET, body, timestamp=int(WEBHOOK_T0)).items()
+        ]
+        hdrs.append(
+            (
+                rng.choice([b"x-ctp-signature", b"x-ctp-timestamp", b"content-type", b"content-length"]),
+                bytes(rng.getrandbits(8) for _ in range(rng.randint(0, 40))),
+            )
+        )
         status, out = asgi_post(app, hdrs, [body])
         assert status in {202, 400, 401, 413, 415, 422}, (i, status, out)
     assert {202, 401, 422} <= seen

@@ -6,8 +6,9 @@ import dataclasses
 
 import pytest
 
-from conftest import alertmanager_payload, grafana_payload
 from ctpipeline.webhook.payloads import MAX_REASON_CHARS, Alert, PayloadError, normalise, parse_body
+
+from conftest import alertmanager_payload, grafana_payload
 
 
 def test_normalise_shapes():
@@ -30,8 +31,15 @@ def test_normalise_shapes():
 
 def test_generic_alert_fields_and_default_dedupe_key():
     (a,) = normalise({"model": "flights-delay", "reason": "  drift\n share  0.4 ", "dedupe_key": "drift-1"})
-    assert a == Alert(model="flights-delay", status="firing", dedupe_key="generic:drift-1", reason="drift share 0.4",
-                      labels={}, source="generic", launch_id=None)
+    assert a == Alert(
+        model="flights-delay",
+        status="firing",
+        dedupe_key="generic:drift-1",
+        reason="drift share 0.4",
+        labels={},
+        source="generic",
+        launch_id=None,
+    )
     # without a dedupe key: a digest of model, reason and labels (the same alert twice is the same key)
     b1, b2 = (normalise({"model": "m", "reason": "r", "labels": {"a": 1}})[0] for _ in range(2))
     assert b1.dedupe_key == b2.dedupe_key and b1.dedupe_key.startswith("generic:")
@@ -64,14 +72,17 @@ def test_alert_is_frozen():
     assert dataclasses.replace(a, launch_id="ctp-webhook-1").launch_id == "ctp-webhook-1" and a.launch_id is None
 
 
-@pytest.mark.parametrize(("body", "fragment"), [
-    (b"not json", "body is not valid JSON: Expecting value"),
-    (b"", "body is not valid JSON"),
-    (b'{"a": NaN}', "body is not valid JSON: NaN is not allowed"),
-    (b"[Infinity]", "body is not valid JSON: Infinity is not allowed"),
-    (b"[" * 50_000, "body is not valid JSON"),
-    (b"\xff\xfe\x00garbage", "body is not valid JSON"),
-])
+@pytest.mark.parametrize(
+    ("body", "fragment"),
+    [
+        (b"not json", "body is not valid JSON: Expecting value"),
+        (b"", "body is not valid JSON"),
+        (b'{"a": NaN}', "body is not valid JSON: NaN is not allowed"),
+        (b"[Infinity]", "body is not valid JSON: Infinity is not allowed"),
+        (b"[" * 50_000, "body is not valid JSON"),
+        (b"\xff\xfe\x00garbage", "body is not valid JSON"),
+    ],
+)
 def test_parse_body_rejects_what_is_not_strict_json(body, fragment):
     with pytest.raises(PayloadError) as info:
         parse_body(body)
@@ -82,15 +93,18 @@ def test_parse_body_accepts_json():
     assert parse_body(b'{"model": "m", "n": [1, 2.5, null]}') == {"model": "m", "n": [1, 2.5, None]}
 
 
-@pytest.mark.parametrize(("payload", "message"), [
-    ([1, 2], "body must be a JSON object (generic alert, Alertmanager or Grafana webhook), got list"),
-    (None, "got NoneType"),
-    ({}, "not a valid generic alert: model: Field required (expected {\"model\": ..."),
-    ({"model": "m", "modle": 1}, "modle: Extra inputs are not permitted"),
-    ({"model": "m", "status": "exploded"}, "status: Input should be 'firing' or 'resolved'"),
-    ({"alerts": []}, "not a valid Alertmanager alert: alerts: List should have at least 1 item"),
-    ({"orgId": 1, "alerts": [{"labels": {"model": 1}}]}, "not a valid Grafana alert: alerts.0.labels.model"),
-])
+@pytest.mark.parametrize(
+    ("payload", "message"),
+    [
+        ([1, 2], "body must be a JSON object (generic alert, Alertmanager or Grafana webhook), got list"),
+        (None, "got NoneType"),
+        ({}, 'not a valid generic alert: model: Field required (expected {"model": ...'),
+        ({"model": "m", "modle": 1}, "modle: Extra inputs are not permitted"),
+        ({"model": "m", "status": "exploded"}, "status: Input should be 'firing' or 'resolved'"),
+        ({"alerts": []}, "not a valid Alertmanager alert: alerts: List should have at least 1 item"),
+        ({"orgId": 1, "alerts": [{"labels": {"model": 1}}]}, "not a valid Grafana alert: alerts.0.labels.model"),
+    ],
+)
 def test_normalise_says_what_is_wrong(payload, message):
     with pytest.raises(PayloadError) as info:
         normalise(payload)

@@ -8,9 +8,10 @@ import time
 
 import pytest
 
-from conftest import WEBHOOK_T0
 from ctpipeline.core.admission import LastLaunch
 from ctpipeline.webhook.store import LaunchRecord, PendingLaunch, WebhookState
+
+from conftest import WEBHOOK_T0
 
 
 def launch(run: str = "run-1", key: str = "generic:drift-1", model: str = "flights-delay", at: float = WEBHOOK_T0):
@@ -47,8 +48,14 @@ def test_record_launch_sets_key_model_and_history_and_clears_the_pending_id(tmp_
         assert tx.last_for_key("flights-delay", "generic:drift-1") == LastLaunch(WEBHOOK_T0, "run-1")
     rows = state.launches()
     assert [r["flow_run_id"] for r in rows] == ["run-1", "run-2", "run-3"]  # oldest first
-    assert rows[0] == {"launched_at": WEBHOOK_T0, "model": "flights-delay", "dedupe_key": "generic:drift-1",
-                       "flow_run_id": "run-1", "source": "generic", "reason": "r"}
+    assert rows[0] == {
+        "launched_at": WEBHOOK_T0,
+        "model": "flights-delay",
+        "dedupe_key": "generic:drift-1",
+        "flow_run_id": "run-1",
+        "source": "generic",
+        "reason": "r",
+    }
     assert [r["flow_run_id"] for r in state.launches("churn")] == ["run-3"]
 
 

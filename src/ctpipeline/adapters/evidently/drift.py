@@ -73,8 +73,13 @@ def detect_drift(
     plan = plan_drift(reference, current, numeric, categorical, cfg, seed=seed)
     raw, html = _run(plan, cfg.report_html)
     result = plan.result(_verdicts(plan, raw), time.perf_counter() - started, html=html, evidently_json=raw)
-    log.info("drift: %d of %d columns drifted (share %.2f) in %.2f s",
-             len(result.drifted_columns()), len(result.columns), result.drifted_share, result.seconds)
+    log.info(
+        "drift: %d of %d columns drifted (share %.2f) in %.2f s",
+        len(result.drifted_columns()),
+        len(result.columns),
+        result.drifted_share,
+        result.seconds,
+    )
     return result
 
 
@@ -91,8 +96,11 @@ def _evidently() -> dict[str, Any]:
 
             tests = [v for v in vars(stattests).values() if isinstance(v, StatTest)]
             _ev_state.update(
-                Report=Report, Dataset=Dataset, DataDefinition=DataDefinition,
-                ValueDrift=ValueDrift, DriftedColumnsCount=DriftedColumnsCount,
+                Report=Report,
+                Dataset=Dataset,
+                DataDefinition=DataDefinition,
+                ValueDrift=ValueDrift,
+                DriftedColumnsCount=DriftedColumnsCount,
                 # an auto-resolved method comes back as its display name ("chi-square p_value")
                 by_display={t.display_name: t.name for t in tests},
             )
@@ -130,12 +138,14 @@ def _metrics(ev: dict[str, Any], plan: DriftPlan, with_html: bool) -> list[Any]:
     """One ValueDrift per planned column (+ DriftedColumnsCount, the HTML's headline widget)."""
     metrics: list[Any] = []
     if with_html:  # the headline widget; it recomputes every column, so only for the HTML
-        metrics.append(ev["DriftedColumnsCount"](
-            columns=[p.column for p in plan.columns],
-            drift_share=plan.share_threshold,
-            per_column_method={p.column: p.method for p in plan.columns},
-            per_column_threshold={p.column: p.threshold for p in plan.columns if p.threshold is not None} or None,
-        ))
+        metrics.append(
+            ev["DriftedColumnsCount"](
+                columns=[p.column for p in plan.columns],
+                drift_share=plan.share_threshold,
+                per_column_method={p.column: p.method for p in plan.columns},
+                per_column_threshold={p.column: p.threshold for p in plan.columns if p.threshold is not None} or None,
+            )
+        )
     for p in plan.columns:
         metrics.append(ev["ValueDrift"](column=p.column, method=p.method, threshold=p.threshold))
     return metrics
@@ -146,7 +156,8 @@ def _run(plan: DriftPlan, with_html: bool) -> tuple[dict, str | None]:
     ev = _evidently()
     metrics = _metrics(ev, plan, with_html)
     definition = ev["DataDefinition"](
-        numerical_columns=plan.columns_as("numeric"), categorical_columns=plan.columns_as("categorical"),
+        numerical_columns=plan.columns_as("numeric"),
+        categorical_columns=plan.columns_as("categorical"),
     )
     with _ev_lock, warnings.catch_warnings(), _charts(with_html):
         warnings.simplefilter("ignore")  # pandas/plotly FutureWarnings from inside Evidently

@@ -26,8 +26,16 @@ __all__ = ["cached_suite", "load_suite"]
 
 SUITE_KEYS = ("name", "expectations", "meta", "suite_parameters", "notes", "id")
 EXPECTATION_KEYS = (
-    "type", "kwargs", "meta", "notes", "description", "severity",
-    "success_on_last_run", "id", "expectation_context", "rendered_content",
+    "type",
+    "kwargs",
+    "meta",
+    "notes",
+    "description",
+    "severity",
+    "success_on_last_run",
+    "id",
+    "expectation_context",
+    "rendered_content",
 )
 
 _suite_cache: dict[tuple[str, int, int], tuple[dict, Any]] = {}
@@ -74,9 +82,7 @@ def _read_json(p: Path) -> dict:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise QualitySuiteError(
-            str(p), f"not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
-        ) from None
+        raise QualitySuiteError(str(p), f"not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})") from None
     if not isinstance(data, dict):
         raise QualitySuiteError(
             str(p), f"a suite must be a JSON object with 'name' and 'expectations', got {type(data).__name__}"
@@ -105,9 +111,7 @@ def _build_suite(p: Path, data: dict):
     except Exception as exc:
         raise QualitySuiteError(str(p), f"not a valid GX expectation suite: {exc}") from None
     if len(suite.expectations) != len(exps):  # GX logs and drops expectations it cannot build
-        raise QualitySuiteError(
-            str(p), f"GX accepted only {len(suite.expectations)} of {len(exps)} expectations"
-        )
+        raise QualitySuiteError(str(p), f"GX accepted only {len(suite.expectations)} of {len(exps)} expectations")
     return suite
 
 

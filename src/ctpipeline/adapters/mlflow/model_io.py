@@ -203,8 +203,9 @@ class ModelStore:
             params=dict(run.data.params),
             tags=tags,
         )
-        info = mlflow.sklearn.log_model(model, name=MODEL_ARTIFACT_NAME, model_id=logged.model_id, run_id=run_id,
-                                        **kwargs)
+        info = mlflow.sklearn.log_model(
+            model, name=MODEL_ARTIFACT_NAME, model_id=logged.model_id, run_id=run_id, **kwargs
+        )
         # Registered from the LoggedModel (source models:/<model_id>) like MLflow's own register_model. The
         # SQLAlchemy store resolves that source through the *global* tracking URI, hence inside fluent_uris.
         mv = client.create_model_version(
@@ -244,9 +245,10 @@ class ModelStore:
         import mlflow.sklearn
 
         check_ref(ref, self.model_name)
-        with mlflow_errors(f"load {ref.uri}", self.tracking_uri), tempfile.TemporaryDirectory(
-            prefix="ctp-model-"
-        ) as tmp:
+        with (
+            mlflow_errors(f"load {ref.uri}", self.tracking_uri),
+            tempfile.TemporaryDirectory(prefix="ctp-model-") as tmp,
+        ):
             location = self.client.get().get_model_version_download_uri(ref.name, str(ref.version))
             with env_default("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false"):
                 local = mlflow.artifacts.download_artifacts(

@@ -170,7 +170,11 @@ class Registry:
         if current_version != expected:
             log.info(
                 "alias %s@%s is at %s, expected %s: not moving it to v%s",
-                self.model_name, alias, current_version, expected, new.version,
+                self.model_name,
+                alias,
+                current_version,
+                expected,
+                new.version,
             )
             return False
         if current_version != str(new.version):
@@ -179,7 +183,10 @@ class Registry:
         if after is None or after.version != str(new.version):
             log.warning(
                 "alias %s@%s was moved concurrently to %s while setting it to v%s",
-                self.model_name, alias, after.version if after else None, new.version,
+                self.model_name,
+                alias,
+                after.version if after else None,
+                new.version,
             )
             return False
         return True

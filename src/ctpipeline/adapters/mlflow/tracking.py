@@ -106,7 +106,9 @@ class Tracking:
         if self.artifact_location and exp.artifact_location.rstrip("/") != self.artifact_location.rstrip("/"):
             log.warning(
                 "experiment %r already exists with artifact location %s (configured: %s); keeping the existing one",
-                self.experiment_name, exp.artifact_location, self.artifact_location,
+                self.experiment_name,
+                exp.artifact_location,
+                self.artifact_location,
             )
 
     def start_run(self, run_name: str, tags: dict[str, str] | None = None) -> str:

@@ -57,6 +57,12 @@ def training_slot(model: str, timeout_seconds: float | None = None, lease_durati
     """
     from prefect.concurrency.sync import concurrency
 
-    with concurrency(slot_name(model), occupy=1, strict=True, timeout_seconds=timeout_seconds,
-                     lease_duration=lease_duration, raise_on_lease_renewal_failure=False):
+    with concurrency(
+        slot_name(model),
+        occupy=1,
+        strict=True,
+        timeout_seconds=timeout_seconds,
+        lease_duration=lease_duration,
+        raise_on_lease_renewal_failure=False,
+    ):
         yield

@@ -41,8 +41,11 @@ class DeploymentSpec:
         return {"config": self.config, "state_dir": self.state_dir, "trigger": "schedule"}
 
 
-def deploy_specs(config_paths: Sequence[str | Path], state_dir: str | Path | None = None,
-                 cron: str | None | Sequence[str | None] = None) -> list[DeploymentSpec]:
+def deploy_specs(
+    config_paths: Sequence[str | Path],
+    state_dir: str | Path | None = None,
+    cron: str | None | Sequence[str | None] = None,
+) -> list[DeploymentSpec]:
     """One spec per pipeline config (validated with ``load_config``).
 
     ``cron``: one cron string for every config, or one entry (string or None) per config; where it is None the
@@ -59,7 +62,7 @@ def deploy_specs(config_paths: Sequence[str | Path], state_dir: str | Path | Non
     state = str(resolve_state_dir(state_dir))
     specs: list[DeploymentSpec] = []
     seen: dict[str, str] = {}
-    for path, c in zip(config_paths, crons):
+    for path, c in zip(config_paths, crons, strict=False):
         cfg = load_config(path)
         if cfg.name in seen:
             raise ConfigError(str(path), [("name", f"pipeline {cfg.name!r} is already defined in {seen[cfg.name]}")])
@@ -88,8 +91,13 @@ def to_deployments(flow: Any, specs: Sequence[DeploymentSpec]) -> list[Any]:
     ]
 
 
-def serve_deployments(flow: Any, config_paths: Sequence[str | Path], state_dir: str | Path | None = None,
-                      cron: str | None | Sequence[str | None] = None, limit: int | None = None) -> None:
+def serve_deployments(
+    flow: Any,
+    config_paths: Sequence[str | Path],
+    state_dir: str | Path | None = None,
+    cron: str | None | Sequence[str | None] = None,
+    limit: int | None = None,
+) -> None:
     """Register one deployment per pipeline and run them with ``prefect.serve`` (blocks until SIGINT/SIGTERM).
 
     Needs a Prefect server (``PREFECT_API_URL``): an ephemeral one would live and die with this process and run
@@ -100,8 +108,10 @@ def serve_deployments(flow: Any, config_paths: Sequence[str | Path], state_dir: 
     from prefect.settings import PREFECT_API_URL
 
     if not PREFECT_API_URL.value():
-        raise CtpError("`serve` needs a Prefect server: set PREFECT_API_URL (e.g. http://127.0.0.1:4200/api after "
-                       "`ctp ui prefect`)")
+        raise CtpError(
+            "`serve` needs a Prefect server: set PREFECT_API_URL (e.g. http://127.0.0.1:4200/api after "
+            "`ctp ui prefect`)"
+        )
     specs = deploy_specs(config_paths, state_dir, cron)
     for s in specs:
         ensure_concurrency_limit(slot_name(s.pipeline), 1)

@@ -53,8 +53,10 @@ class PrefectLauncher:
 
         self.api_url = api_url or PREFECT_API_URL.value()
         if not self.api_url:
-            raise CtpError("the webhook needs a Prefect server: set PREFECT_API_URL "
-                           "(e.g. http://127.0.0.1:4200/api, see `ctp ui prefect`)")
+            raise CtpError(
+                "the webhook needs a Prefect server: set PREFECT_API_URL "
+                "(e.g. http://127.0.0.1:4200/api, see `ctp ui prefect`)"
+            )
         self.timeout_seconds = timeout_seconds
 
     def _client(self):
@@ -63,9 +65,12 @@ class PrefectLauncher:
 
         # a fresh client per launch: fails fast on a refused connection (Prefect only retries those after a first
         # successful connection) and is never shared between request threads
-        return SyncPrefectClient(self.api_url, api_key=PREFECT_API_KEY.value(),
-                                 auth_string=PREFECT_API_AUTH_STRING.value(),
-                                 httpx_settings={"timeout": self.timeout_seconds})
+        return SyncPrefectClient(
+            self.api_url,
+            api_key=PREFECT_API_KEY.value(),
+            auth_string=PREFECT_API_AUTH_STRING.value(),
+            httpx_settings={"timeout": self.timeout_seconds},
+        )
 
     def launch(self, model: str, deployment: str, alert: AlertLike) -> str:
         """Create the flow run of `deployment` ("flow-name/deployment-name") for `alert`; its id. LaunchError
@@ -78,14 +83,19 @@ class PrefectLauncher:
             with self._client() as client:
                 dep = client.read_deployment_by_name(deployment)
                 run = client.create_flow_run_from_deployment(
-                    dep.id, parameters={"trigger": "webhook"}, tags=tags, state=Scheduled(),
+                    dep.id,
+                    parameters={"trigger": "webhook"},
+                    tags=tags,
+                    state=Scheduled(),
                     idempotency_key=alert.launch_id,
                 )
         except ObjectNotFound:
-            raise LaunchError(f"deployment {deployment!r} not found on {self.api_url} "
-                              "(is `ctp serve` running?)") from None
+            raise LaunchError(
+                f"deployment {deployment!r} not found on {self.api_url} (is `ctp serve` running?)"
+            ) from None
         except Exception as exc:  # connection refused, timeouts, 5xx after Prefect's own retries
-            raise LaunchError(f"Prefect API {self.api_url} unavailable: "
-                              f"{type(exc).__name__}: {_short(str(exc))}") from exc
+            raise LaunchError(
+                f"Prefect API {self.api_url} unavailable: {type(exc).__name__}: {_short(str(exc))}"
+            ) from exc
         logger.info("started flow run %s of %s for %s alert %s", run.id, deployment, alert.source, alert.dedupe_key)
         return str(run.id)

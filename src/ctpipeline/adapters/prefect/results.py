@@ -20,8 +20,11 @@ def publish(pipeline: str, config_hash: str, res: CycleResult) -> Any:
     from prefect.states import Completed
 
     if res.batch is not None:
-        create_markdown_artifact(cycle_markdown(pipeline, config_hash, res), key=artifact_key(pipeline),
-                                 description=f"{pipeline} batch {res.batch}: {res.status}")
+        create_markdown_artifact(
+            cycle_markdown(pipeline, config_hash, res),
+            key=artifact_key(pipeline),
+            description=f"{pipeline} batch {res.batch}: {res.status}",
+        )
     spec = final_state(res)
     if spec is None:
         return res.to_dict()

@@ -22,7 +22,18 @@ from ctpipeline.core.drift.plan import (
 from ctpipeline.core.drift.result import ColumnDrift, DriftResult
 
 __all__ = [
-    "CATEGORICAL_METHODS", "DISTANCE_METHODS", "LOW_CARDINALITY", "NUMERIC_METHODS", "SMALL_SAMPLE",
-    "ColumnDrift", "DriftConfig", "DriftPlan", "DriftResult", "PlannedColumn", "choose_method", "column_kinds",
-    "plan_drift", "sample_positions",
+    "CATEGORICAL_METHODS",
+    "DISTANCE_METHODS",
+    "LOW_CARDINALITY",
+    "NUMERIC_METHODS",
+    "SMALL_SAMPLE",
+    "ColumnDrift",
+    "DriftConfig",
+    "DriftPlan",
+    "DriftResult",
+    "PlannedColumn",
+    "choose_method",
+    "column_kinds",
+    "plan_drift",
+    "sample_positions",
 ]

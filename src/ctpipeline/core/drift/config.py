@@ -10,13 +10,36 @@ __all__ = ["CATEGORICAL_METHODS", "DISTANCE_METHODS", "NUMERIC_METHODS", "DriftC
 
 # Evidently 0.7.23's registered stat tests (evidently.legacy.calculations.stattests), by column type.
 # Checked against the installed registry by tests/integration/adapters/test_evidently.py.
-NUMERIC_METHODS = frozenset({
-    "anderson", "cramer_von_mises", "ed", "empirical_mmd", "es", "hellinger", "jensenshannon",
-    "kl_div", "ks", "mannw", "psi", "t_test", "wasserstein",
-})
-CATEGORICAL_METHODS = frozenset({
-    "chisquare", "fisher_exact", "g_test", "hellinger", "jensenshannon", "kl_div", "psi", "TVD", "z",
-})
+NUMERIC_METHODS = frozenset(
+    {
+        "anderson",
+        "cramer_von_mises",
+        "ed",
+        "empirical_mmd",
+        "es",
+        "hellinger",
+        "jensenshannon",
+        "kl_div",
+        "ks",
+        "mannw",
+        "psi",
+        "t_test",
+        "wasserstein",
+    }
+)
+CATEGORICAL_METHODS = frozenset(
+    {
+        "chisquare",
+        "fisher_exact",
+        "g_test",
+        "hellinger",
+        "jensenshannon",
+        "kl_div",
+        "psi",
+        "TVD",
+        "z",
+    }
+)
 # methods whose score is a distance (drift when score >= threshold); all others return a p-value
 DISTANCE_METHODS = frozenset({"ed", "hellinger", "jensenshannon", "kl_div", "psi", "wasserstein"})
 
@@ -47,11 +70,13 @@ class DriftConfig(BaseModel):
         "None: chi-square (Z-test for 2 categories) p-value for samples <= 1000 rows, Jensen-Shannon distance above.",
     )
     numeric_threshold: float | None = Field(
-        default=None, gt=0,
+        default=None,
+        gt=0,
         description="Drift threshold for numeric columns (needs numeric_method). None: the method's default.",
     )
     categorical_threshold: float | None = Field(
-        default=None, gt=0,
+        default=None,
+        gt=0,
         description="Drift threshold for categorical columns (needs categorical_method). None: the method's default.",
     )
     report_html: bool = Field(

@@ -58,8 +58,16 @@ if TYPE_CHECKING:  # pragma: no cover
 
 log = logging.getLogger(__name__)
 
-__all__ = ["LOW_CARDINALITY", "SMALL_SAMPLE", "DriftPlan", "PlannedColumn", "choose_method", "column_kinds",
-           "plan_drift", "sample_positions"]
+__all__ = [
+    "LOW_CARDINALITY",
+    "SMALL_SAMPLE",
+    "DriftPlan",
+    "PlannedColumn",
+    "choose_method",
+    "column_kinds",
+    "plan_drift",
+    "sample_positions",
+]
 
 SMALL_SAMPLE = 1000  # Evidently's cut between statistical tests and distances
 LOW_CARDINALITY = 5  # numeric columns with at most this many values are binned like categories
@@ -93,23 +101,42 @@ class DriftPlan:
         """The planned columns Evidently is to see as `as_type` ("numeric" | "categorical")."""
         return [p.column for p in self.columns if p.as_type == as_type]
 
-    def result(self, columns: Sequence[ColumnDrift], seconds: float, html: str | None = None,
-               evidently_json: dict | None = None) -> DriftResult:
+    def result(
+        self,
+        columns: Sequence[ColumnDrift],
+        seconds: float,
+        html: str | None = None,
+        evidently_json: dict | None = None,
+    ) -> DriftResult:
         """The DriftResult for the per-column verdicts: dataset drift when the drifted share is >= share_threshold."""
         if not columns:
             raise ValueError("a drift result needs at least one compared column")
         share = sum(c.drifted for c in columns) / len(columns)
         return DriftResult(
-            columns=tuple(columns), drifted_share=share, dataset_drift=share >= self.share_threshold,
-            reference_rows=self.reference_rows, current_rows=self.current_rows, sampled=self.sampled,
-            seconds=seconds, html=html, evidently_json={} if evidently_json is None else evidently_json,
-            share_threshold=self.share_threshold, skipped=self.skipped,
-            reference_sample_rows=len(self.reference), current_sample_rows=len(self.current),
+            columns=tuple(columns),
+            drifted_share=share,
+            dataset_drift=share >= self.share_threshold,
+            reference_rows=self.reference_rows,
+            current_rows=self.current_rows,
+            sampled=self.sampled,
+            seconds=seconds,
+            html=html,
+            evidently_json={} if evidently_json is None else evidently_json,
+            share_threshold=self.share_threshold,
+            skipped=self.skipped,
+            reference_sample_rows=len(self.reference),
+            current_sample_rows=len(self.current),
         )
 
 
-def plan_drift(reference: pd.DataFrame, current: pd.DataFrame, numeric: Sequence[str], categorical: Sequence[str],
-               cfg: DriftConfig | None = None, seed: int = 0) -> DriftPlan:
+def plan_drift(
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    numeric: Sequence[str],
+    categorical: Sequence[str],
+    cfg: DriftConfig | None = None,
+    seed: int = 0,
+) -> DriftPlan:
     """The plan for comparing `current` with `reference` (neither frame is modified).
 
     `numeric` / `categorical` say each column's kind (usually the model's features); `cfg.columns`,
@@ -153,12 +180,15 @@ def plan_drift(reference: pd.DataFrame, current: pd.DataFrame, numeric: Sequence
     if not planned:
         detail = "; ".join(f"{c}: {w}" for c, w in skipped) or "no columns given"
         raise DataError(f"cannot compute drift: no column left to compare ({detail})")
-    return DriftPlan(tuple(planned), pd.DataFrame(ref_clean), pd.DataFrame(cur_clean), tuple(skipped),
-                     len(reference), len(current), sampled, cfg.share_threshold)
+    frames = (pd.DataFrame(ref_clean), pd.DataFrame(cur_clean))
+    return DriftPlan(
+        tuple(planned), *frames, tuple(skipped), len(reference), len(current), sampled, cfg.share_threshold
+    )
 
 
-def column_kinds(reference: pd.DataFrame, numeric: Sequence[str], categorical: Sequence[str],
-                 wanted: Sequence[str] | None) -> dict[str, str]:
+def column_kinds(
+    reference: pd.DataFrame, numeric: Sequence[str], categorical: Sequence[str], wanted: Sequence[str] | None
+) -> dict[str, str]:
     """column -> "numeric" | "categorical", in comparison order (numeric first, unless `wanted` gives the order)."""
     import pandas as pd
 
@@ -211,8 +241,9 @@ def choose_method(col: str, kind: str, r: pd.Series, c: pd.Series, cfg: DriftCon
     return PlannedColumn(col, kind, "categorical", method, None)
 
 
-def _present(kinds: dict[str, str], reference: pd.DataFrame,
-             current: pd.DataFrame) -> tuple[list[str], list[tuple[str, str]]]:
+def _present(
+    kinds: dict[str, str], reference: pd.DataFrame, current: pd.DataFrame
+) -> tuple[list[str], list[tuple[str, str]]]:
     """(columns found exactly once on both sides, [(column, why) for the others])."""
     present, skipped = [], []
     sides = (("reference", reference), ("current", current))
