@@ -13,9 +13,11 @@ import contextlib
 import json
 import os
 import pwd
+import re
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.error
@@ -146,7 +148,7 @@ def secrets_dir(tmp: Path) -> dict[str, str]:
 def service_env(name: str, cluster: Cluster, tmp: Path, port: int) -> dict[str, str]:
     """The compose service's environment with container names, ports and paths re-pointed at this machine."""
     files = secrets_dir(tmp)
-    env = {}
+    env = {"CTP_SECRETS_DIR": str(tmp / "run-secrets")}
     for key, value in compose_service(name)["environment"].items():
         value = str(value).replace("@postgres:5432/", f"@127.0.0.1:{cluster.port}/")
         for container, local in files.items():
@@ -155,14 +157,29 @@ def service_env(name: str, cluster: Cluster, tmp: Path, port: int) -> dict[str, 
     return env
 
 
+def image_bin(tmp: Path) -> Path:
+    """The Dockerfile's /usr/local/bin names for the helper scripts (COPY docker/worker.sh .../ctp-worker, ...)."""
+    copies = re.findall(r"COPY --chmod=0755 (docker/\S+) /usr/local/bin/(\S+)", (DOCKER / "Dockerfile").read_text())
+    assert {name for _, name in copies} == {"ctp-entrypoint", "ctp-worker", "ctp-healthcheck"}
+    bindir = tmp / "image-bin"
+    bindir.mkdir(exist_ok=True)
+    for src, name in copies:
+        if not (bindir / name).exists():
+            (bindir / name).symlink_to(ROOT / src)
+    return bindir
+
+
 class Service:
     def __init__(self, cmd: list[str], env: dict[str, str], cwd: Path, log: Path):
         base = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "PREFECT_", "PG"))}
+        # as in the image: the helper scripts under their /usr/local/bin names, the venv's bin as /opt/venv/bin
+        base["PATH"] = os.pathsep.join([str(image_bin(log.parent)), str(Path(sys.executable).parent), base["PATH"]])
         self.log_path = log
         self.log = log.open("wb")
         self.proc = subprocess.Popen(
             ["sh", str(DOCKER / "entrypoint.sh"), *cmd],
             env={**base, "MLFLOW_DISABLE_TELEMETRY": "true", "PREFECT_SERVER_ANALYTICS_ENABLED": "false", **env},
+            # env carries CTP_SECRETS_DIR: the secrets folder this test writes instead of /run/secrets
             cwd=cwd,
             stdout=self.log,
             stderr=subprocess.STDOUT,

@@ -341,27 +341,49 @@ def test_prefect_deployment_file_agrees_with_the_pipeline_yaml():
 # --------------------------------------------------------------------------- the scripts, run for real
 
 
-def entrypoint(env: dict, *cmd: str) -> subprocess.CompletedProcess:
-    base = {"PATH": os.environ["PATH"]}
+def entrypoint(env: dict, *cmd: str, secrets: Path) -> subprocess.CompletedProcess:
+    base = {"PATH": os.environ["PATH"], "CTP_SECRETS_DIR": str(secrets)}
     return subprocess.run(
         ["sh", str(DOCKER / "entrypoint.sh"), *cmd], env={**base, **env}, capture_output=True, text=True, timeout=30
     )
 
 
 def test_entrypoint_exports_secrets_from_files_and_drops_the_file_variables(tmp_path):
-    (tmp_path / "pw").write_text("s3cr3t value\n")
-    out = entrypoint({"PGPASSWORD_FILE": str(tmp_path / "pw"), "OTHER": "x"}, "env")
+    (tmp_path / "secrets").mkdir()
+    (tmp_path / "secrets" / "pw").write_text("s3cr3t value\n")
+    (tmp_path / "ca.pem").write_text("x" * 200_000)  # e.g. a CA bundle outside the secrets folder: left alone
+    pw = str(tmp_path / "secrets" / "pw")
+    env = {"PGPASSWORD_FILE": pw, "OTHER": "x", "SOME_CA_CERTS_FILE": str(tmp_path / "ca.pem")}
+    out = entrypoint(env, "env", secrets=tmp_path / "secrets")
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
     assert "PGPASSWORD=s3cr3t value" in lines and "OTHER=x" in lines
     assert not any(line.startswith("PGPASSWORD_FILE=") for line in lines)
+    assert "SOME_CA_CERTS_FILE=" + str(tmp_path / "ca.pem") in lines and not any(
+        line.startswith("SOME_CA_CERTS=") for line in lines
+    )
+
+
+def test_entrypoint_reads_only_the_secrets_folder(tmp_path):
+    (tmp_path / "pw").write_text("zq-elsewhere")
+    out = entrypoint({"PGPASSWORD_FILE": str(tmp_path / "pw")}, "env", secrets=tmp_path / "run-secrets")
+    assert out.returncode == 0 and "PGPASSWORD=zq-elsewhere" not in out.stdout.splitlines()
+    assert compose_uses_default_secrets_dir()
+
+
+def compose_uses_default_secrets_dir() -> bool:
+    services = yaml.safe_load(COMPOSE.read_text())["services"].values()
+    files = [v for svc in services for k, v in env_of(svc).items() if k.endswith("_FILE")]
+    return bool(files) and all(str(v).startswith("/run/secrets/") for v in files)
 
 
 def test_entrypoint_refuses_a_missing_file_or_both_variables(tmp_path):
-    missing = entrypoint({"PGPASSWORD_FILE": str(tmp_path / "nope")}, "true")
+    missing = entrypoint({"PGPASSWORD_FILE": str(tmp_path / "nope")}, "true", secrets=tmp_path)
     assert missing.returncode == 2 and "PGPASSWORD_FILE" in missing.stderr and "not a readable file" in missing.stderr
     (tmp_path / "pw").write_text("zq-file-secret")
-    both = entrypoint({"PGPASSWORD_FILE": str(tmp_path / "pw"), "PGPASSWORD": "zq-env-secret"}, "true")
+    both = entrypoint(
+        {"PGPASSWORD_FILE": str(tmp_path / "pw"), "PGPASSWORD": "zq-env-secret"}, "true", secrets=tmp_path
+    )
     assert both.returncode == 2 and "both PGPASSWORD and PGPASSWORD_FILE" in both.stderr
     assert "zq-" not in both.stderr + both.stdout  # a secret is never echoed
 
