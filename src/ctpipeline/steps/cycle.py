@@ -13,9 +13,11 @@ import time
 from dataclasses import replace
 from datetime import UTC, datetime
 
+from ctpipeline.adapters.mlflow import ModelRef
 from ctpipeline.core.cycle import CycleResult, quality_failure_message, since_last_training, status_after_decision
 from ctpipeline.core.data import labelled, make_xy
 from ctpipeline.core.policy import Decision
+from ctpipeline.core.quality import QualityResult
 from ctpipeline.core.record import decision_record
 from ctpipeline.core.results import Evaluation, Monitoring, Scored, Skipped, Trained
 from ctpipeline.errors import DataError
@@ -96,7 +98,7 @@ class CycleRun:
         self.p.tracking.end_run(self.run_id, "FINISHED")
         return True
 
-    def quarantine(self, quality, error: str | None, note: str = "") -> None:
+    def quarantine(self, quality: QualityResult | None, error: str | None, note: str = "") -> None:
         target = ingest.quarantine(
             self.batch, self.p.quarantine_dir, self.p.batch_log, quality=quality, error=error, run_id=self.run_id
         )
@@ -200,13 +202,13 @@ def decide(run: CycleRun, trained: Trained, ev: Evaluation) -> Decision:
     return decision
 
 
-def register(run: CycleRun, trained: Trained, ev: Evaluation, decision: Decision):
+def register(run: CycleRun, trained: Trained, ev: Evaluation, decision: Decision) -> ModelRef:
     ref = promote_step.register_challenger(run.p, run.run_id, run.batch.name, trained, ev, decision)
     run.update(challenger_version=ref.version)
     return ref
 
 
-def promote(run: CycleRun, trained: Trained, ev: Evaluation, decision: Decision, ref) -> CycleResult:
+def promote(run: CycleRun, trained: Trained, ev: Evaluation, decision: Decision, ref: ModelRef) -> CycleResult:
     """Move `champion` when the decision says so (compare-and-swap), then write the decision record."""
     moved = decision.promote and promote_step.promote(
         run.p, ref, ev.champion_version, reason=decision.summary, trigger=run.trigger, run_id=run.run_id

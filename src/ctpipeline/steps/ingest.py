@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ctpipeline.core.quality import QualityResult
 from ctpipeline.store.landing import Batch, landed_batches, quarantine_file, read_batch
 from ctpipeline.store.state import BatchLog
 
@@ -21,7 +22,7 @@ class Checked:
 
     batch: Batch
     df: pd.DataFrame = field(repr=False, compare=False)
-    quality: object  # core.quality.QualityResult
+    quality: QualityResult
 
     @property
     def passed(self) -> bool:

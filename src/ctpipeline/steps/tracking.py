@@ -8,6 +8,7 @@ import pandas as pd
 from ctpipeline.adapters.mlflow import ModelRef
 from ctpipeline.core.models import DEFAULTS
 from ctpipeline.core.policy import Decision
+from ctpipeline.core.quality import QualityResult
 from ctpipeline.core.report import decision_markdown
 from ctpipeline.core.results import Evaluation, Monitoring, Trained
 from ctpipeline.steps.context import Pipeline
@@ -27,7 +28,7 @@ def start_run(p: Pipeline, batch: Batch, trigger: str) -> str:
     )
 
 
-def log_inputs(p: Pipeline, run_id: str, df: pd.DataFrame, quality) -> None:
+def log_inputs(p: Pipeline, run_id: str, df: pd.DataFrame, quality: QualityResult) -> None:
     """Config, data facts and the GX result on the run, whatever the outcome."""
     t = p.tracking
     t.log_dict(run_id, p.cfg.to_yaml_dict(), "config/pipeline.yaml")
