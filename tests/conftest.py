@@ -525,3 +525,29 @@ def webhook_client(webhook_app):
     from fastapi.testclient import TestClient
 
     return TestClient(webhook_app)
+
+
+# --------------------------------------------------------------------------- required programs (CI rule)
+# A test that needs a program from a Debian package (postgresql, prometheus-alertmanager, chromium) skips when
+# it is missing on a developer's machine, but FAILS under CI=true: in CI a skip must never hide a broken stack.
+
+
+def require_binary(name: str, *candidates: str) -> str:
+    """Path of the program `name` (on PATH, else the first existing of `candidates`: paths or globs); skip when
+    none is found, or fail when the environment variable CI is "true"."""
+    import glob
+    import shutil
+
+    found = shutil.which(name)
+    for cand in candidates:
+        if found:
+            break
+        hits = sorted(glob.glob(cand), reverse=True) if any(c in cand for c in "*?[") else [cand]
+        found = next((h for h in hits if os.path.isfile(h) and os.access(h, os.X_OK)), None)
+    if found:
+        return found
+    where = f" (looked on PATH and in {', '.join(candidates)})" if candidates else " (looked on PATH)"
+    msg = f"program {name!r} not found{where}"
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{msg}: CI=true, so a missing program is a failure, not a skip")
+    pytest.skip(msg)

@@ -28,18 +28,24 @@ promote = task(name="promote", **TASK)(stage.promote)
 
 
 @flow(name="continuous-training", log_prints=True)
-def continuous_training(config: str = "configs/flights.yaml", state_dir: str | None = None, trigger: str = "manual"):
-    """Process the next landed batch of the pipeline described by `config`."""
+def continuous_training(
+    config: str = "configs/flights.yaml",
+    state_dir: str | None = None,
+    trigger: str = "manual",
+    alert: dict | None = None,
+):
+    """Process the next landed batch of the pipeline described by `config`. A webhook run (`alert`: reason, name,
+    sender... of the alert) without a new batch re-runs the newest accepted one (docs/webhook.md)."""
     p = Pipeline.open(config, state_dir)
     ensure_concurrency_limit(slot_name(p.name), 1)
     with training_slot(p.name):  # one cycle per pipeline at a time (Prefect limit, strict)
-        batch = ingest(p)
+        batch = ingest(p, trigger)
         if batch is None:
-            return publish(p.name, "", CycleResult(batch=None, status="no-batch"))
+            return publish(p.name, "", stage.nothing_to_do(p, trigger, alert))
         checked = quality_gate(p, batch)
         if isinstance(checked, CycleResult):  # unreadable file: quarantined before any MLflow run
             return publish(p.name, p.cfg.config_hash(), checked)
-        with stage.CycleRun(p, checked, trigger) as run:  # the MLflow run: opened, tagged, closed
+        with stage.CycleRun(p, checked, trigger, alert) as run:  # the MLflow run: opened, tagged, closed
             if not checked.passed:
                 quarantine(run)
             elif (mon := monitor(run)).decision.retrain:
