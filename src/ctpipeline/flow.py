@@ -32,7 +32,7 @@ def continuous_training(config: str = "configs/flights.yaml", state_dir: str | N
     """Process the next landed batch of the pipeline described by `config`."""
     p = Pipeline.open(config, state_dir)
     ensure_concurrency_limit(slot_name(p.name), 1)
-    with training_slot(p.name):  # one cycle per pipeline at a time (Prefect limit, strict)
+    with training_slot(p.name, p.paths.pipeline_dir(p.name), p.paths.prefect_home):  # one cycle at a time
         batch = ingest(p)
         if batch is None:
             return publish(p.name, "", CycleResult(batch=None, status="no-batch"))
