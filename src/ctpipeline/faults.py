@@ -4,7 +4,8 @@
 checkpoint (a comma-separated list is allowed); then the process prints one line naming it on stderr and sends
 itself SIGKILL: no ``finally`` block, no ``atexit`` handler and no context manager runs, exactly as when the
 machine loses power or the OOM killer strikes. ``CTP_FAULT_AT=name@N`` kills at the N-th time the checkpoint is
-reached in this process (default 1st).
+reached in this process (default 1st). ``CTP_FAULT_PAUSE=name:SECONDS`` makes the checkpoint sleep instead (a
+concurrency test holds a process at a known point while another one acts).
 
 The checkpoints, in the order a cycle reaches them (tests/faults/ kills the real process at each):
 
@@ -28,9 +29,10 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import time
 from collections import Counter
 
-ENV = "CTP_FAULT_AT"
+ENV, PAUSE_ENV = "CTP_FAULT_AT", "CTP_FAULT_PAUSE"
 CHECKPOINTS = (
     "slot-acquired",
     "ingest",
@@ -58,6 +60,9 @@ def _targets(value: str) -> dict[str, int]:
 
 def checkpoint(name: str) -> None:
     """SIGKILL this process here if ``CTP_FAULT_AT`` names `name` (and this is the N-th time it is reached)."""
+    pause = os.environ.get(PAUSE_ENV)
+    if pause:
+        _pause(name, pause)
     value = os.environ.get(ENV)
     if not value:
         return
@@ -70,3 +75,12 @@ def checkpoint(name: str) -> None:
     sys.stderr.write(f"ctp fault injection: SIGKILL at checkpoint {name!r} (pid {os.getpid()})\n")
     sys.stderr.flush()
     os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _pause(name: str, value: str) -> None:
+    for item in value.split(","):
+        target, _, seconds = item.strip().partition(":")
+        if target == name:
+            sys.stderr.write(f"ctp fault injection: pausing {seconds} s at checkpoint {name!r} (pid {os.getpid()})\n")
+            sys.stderr.flush()
+            time.sleep(float(seconds or 0))

@@ -38,6 +38,7 @@ from ctpipeline.adapters.prefect.holders import (
     reap_orphaned_servers,
     wait_local,
 )
+from ctpipeline.errors import CtpError
 from ctpipeline.faults import checkpoint
 from ctpipeline.locks import LocalLock, describe_holder, holder_record
 
@@ -79,6 +80,40 @@ def ensure_concurrency_limit(name: str, limit: int = 1) -> None:
         if existing.limit != limit or not existing.active:
             client.update_global_concurrency_limit(name, GlobalConcurrencyLimitUpdate(limit=limit, active=True))
             logger.info("set global concurrency limit %r to %d slot(s)", name, limit)
+
+
+def check_api(attempts: int = 3, timeout: float = 5.0) -> None:
+    """With PREFECT_API_URL set, fail fast and clearly (CtpError, exit 1) when that server cannot be reached or
+    refuses our credentials, instead of a traceback after Prefect's own retries. Bounded: `attempts` tries of at most
+    `timeout` s each, 1 s apart. Without PREFECT_API_URL (embedded ephemeral server) there is nothing to check."""
+    from prefect.client.orchestration import SyncPrefectClient
+    from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_KEY, PREFECT_API_URL
+
+    url = PREFECT_API_URL.value()
+    if not url:
+        return
+    error: Exception | None = None
+    for attempt in range(attempts):
+        try:
+            with SyncPrefectClient(
+                url,
+                api_key=PREFECT_API_KEY.value(),
+                auth_string=PREFECT_API_AUTH_STRING.value(),
+                httpx_settings={"timeout": timeout},
+            ) as client:
+                client.hello().raise_for_status()  # authenticated, unlike /health
+            return
+        except Exception as exc:
+            error = exc
+            if "401" in str(exc):
+                break
+            if attempt + 1 < attempts:
+                time.sleep(1.0)
+    raise CtpError(
+        f"the Prefect API at {url} cannot be used ({type(error).__name__}: {' '.join(str(error).split())[:200]}); "
+        "start that server, fix PREFECT_API_URL (or PREFECT_API_AUTH_STRING), or unset PREFECT_API_URL to run on the "
+        "embedded server"
+    )
 
 
 def _wait_message(name: str, api: str, s: SlotSettings, waited: float) -> str:
