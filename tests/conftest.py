@@ -525,3 +525,22 @@ def webhook_client(webhook_app):
     from fastapi.testclient import TestClient
 
     return TestClient(webhook_app)
+
+
+# --------------------------------------------------------------------------- system binaries (shared helper)
+# Tests that need a binary from a Debian package skip when it is missing, except under CI=true, where they fail.
+
+
+def require_binary(name: str, *candidates: str) -> str:
+    """The path of `name` (on PATH) or of the first existing path in `candidates`; pytest.skip when none is there,
+    pytest.fail instead when the environment variable CI is "true"."""
+    import shutil
+
+    for cand in (name, *candidates):
+        found = shutil.which(cand) or (cand if os.path.isabs(cand) and os.access(cand, os.X_OK) else None)
+        if found:
+            return found
+    message = f"{name} not found (looked for {', '.join((name, *candidates))})"
+    if os.environ.get("CI") == "true":
+        pytest.fail(message + "; CI must install it")
+    pytest.skip(message)
