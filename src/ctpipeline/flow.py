@@ -38,7 +38,7 @@ def continuous_training(
     sender... of the alert) without a new batch re-runs the newest accepted one (docs/webhook.md)."""
     p = Pipeline.open(config, state_dir)
     ensure_concurrency_limit(slot_name(p.name), 1)
-    with training_slot(p.name):  # one cycle per pipeline at a time (Prefect limit, strict)
+    with training_slot(p.name, p.paths.pipeline_dir(p.name), p.paths.prefect_home):  # one cycle at a time
         batch = ingest(p, trigger)
         if batch is None:
             return publish(p.name, "", stage.nothing_to_do(p, trigger, alert))

@@ -19,9 +19,11 @@ def setup_process(args: argparse.Namespace, flows: bool = False) -> StatePaths:
     paths = state_paths(args)
     configure_environment(paths)
     if flows:
+        from ctpipeline.adapters.prefect.concurrency import check_api
         from ctpipeline.adapters.prefect.results import setup_logging
 
         setup_logging()
+        check_api()  # a configured Prefect server that cannot be reached: one clear error line, bounded
     configure_logging(getattr(args, "verbose", False))
     return paths
 

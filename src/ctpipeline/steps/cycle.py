@@ -13,6 +13,7 @@ import time
 from dataclasses import replace
 from datetime import UTC, datetime
 
+from ctpipeline import faults
 from ctpipeline.adapters.mlflow import ModelRef
 from ctpipeline.core.cycle import (
     CycleResult,
@@ -73,6 +74,7 @@ def is_rerun(p: Pipeline, batch: Batch) -> bool:
 def gate(p: Pipeline, batch: Batch) -> Checked | CycleResult:
     """The batch validated by the GX suite; an unreadable file is quarantined at once (no MLflow run), unless it
     was accepted before (a re-run): then it is left where it is."""
+    faults.checkpoint("ingest")
     try:
         return ingest.check_quality(batch, p.cfg.suite_path)
     except DataError as exc:
@@ -88,6 +90,7 @@ class CycleRun:
     """The MLflow run of one cycle and the cycle's result so far (a context manager)."""
 
     def __init__(self, p: Pipeline, checked: Checked, trigger: str, alert: dict | None = None):
+        faults.checkpoint("validated")
         self.p, self.checked, self.batch, self.trigger = p, checked, checked.batch, trigger
         self.rerun = is_rerun(p, checked.batch)
         self.champion = p.registry.champion()  # what the challenger is judged against (compare-and-swap)
@@ -222,6 +225,7 @@ def train(run: CycleRun) -> Trained | Skipped:
     trained = train_challenger(p.cfg, run.batch.name, run.checked.df, frames, [n for n in names if n not in missing])
     if isinstance(trained, Skipped):
         run.update(reasons=(trained.reason,))
+    faults.checkpoint("trained")
     return trained
 
 
@@ -237,6 +241,7 @@ def backtest(run: CycleRun, trained: Trained, mon: Monitoring) -> Evaluation:
         run.p.cfg, trained.model, run.checked.df, champion, lambda v, X, y: _score(run, v, X, y), baselines
     )
     run.result = run.result.with_evaluation(trained, ev)
+    faults.checkpoint("backtested")
     return ev
 
 
@@ -251,6 +256,7 @@ def decide(run: CycleRun, trained: Trained, ev: Evaluation) -> Decision:
 def register(run: CycleRun, trained: Trained, ev: Evaluation, decision: Decision) -> ModelRef:
     ref = promote_step.register_challenger(run.p, run.run_id, run.batch.name, trained, ev, decision)
     run.update(challenger_version=ref.version)
+    faults.checkpoint("after-register")
     return ref
 
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import logging
 
+from ctpipeline import faults
 from ctpipeline.adapters.mlflow import ModelRef, installed_requirements
 from ctpipeline.core.models import requirements_for
 from ctpipeline.core.policy import Decision
 from ctpipeline.core.record import version_description
 from ctpipeline.core.results import Evaluation, Trained
 from ctpipeline.errors import RegistryError
+from ctpipeline.locks import serialized
 from ctpipeline.steps.context import Pipeline
 from ctpipeline.store.state import now_iso
 
@@ -43,6 +45,7 @@ def register_challenger(
     return ref
 
 
+@serialized(lambda p, *a, **k: p.paths.pipeline_dir(p.name) / "champion.lock", "moving the champion alias")
 def promote(
     p: Pipeline,
     ref: ModelRef,
@@ -65,6 +68,7 @@ def promote(
             ref.version,
         )
         return False
+    faults.checkpoint("after-champion-alias")
     if expected_champion:
         reg.set_alias("previous", ModelRef(p.name, expected_champion, None))
     p.ledger.append(

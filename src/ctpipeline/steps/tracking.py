@@ -3,6 +3,8 @@ the decision record; the champion's metric over time on the pipeline's long-live
 
 from __future__ import annotations
 
+import logging
+
 import pandas as pd
 
 from ctpipeline.adapters.mlflow import ModelRef
@@ -13,9 +15,31 @@ from ctpipeline.core.report import decision_markdown
 from ctpipeline.core.results import Evaluation, Monitoring, Trained
 from ctpipeline.steps.context import Pipeline
 from ctpipeline.store.landing import Batch
+from ctpipeline.store.state import now_iso
+
+log = logging.getLogger(__name__)
+
+
+def close_stale_runs(p: Pipeline) -> list[str]:
+    """Mark KILLED the pipeline's cycle runs left RUNNING by a process that died (SIGKILL, power loss), with a tag
+    saying why. Called while holding the training slot: no live cycle of this pipeline can own a RUNNING run."""
+    stale = p.tracking.search_run_ids(f"attributes.status = 'RUNNING' and tags.`ctp.pipeline` = '{p.name}'")
+    for run_id in stale:
+        p.tracking.set_tags(
+            run_id,
+            {
+                "ctp.status": "killed",
+                "ctp.killed_reason": f"left RUNNING by a cycle whose process died; closed by the next at {now_iso()}",
+            },
+        )
+        p.tracking.end_run(run_id, "KILLED")
+        log.warning("MLflow run %s of %s was left RUNNING by a dead process: marked KILLED", run_id, p.name)
+    return stale
 
 
 def start_run(p: Pipeline, batch: Batch, trigger: str) -> str:
+    """Close the runs a dead cycle left RUNNING, then open this cycle's run."""
+    close_stale_runs(p)
     return p.tracking.start_run(
         run_name=batch.name,
         tags={

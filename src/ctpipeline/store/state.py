@@ -19,6 +19,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from ctpipeline.faults import checkpoint
+
 DEFAULT_STATE_DIR = ".ctp"
 
 
@@ -85,6 +87,7 @@ def append_jsonl(path: Path, row: dict[str, Any]) -> None:
             f.seek(-1, os.SEEK_END)
             torn = f.read(1) != b"\n"
         f.write((b"\n" if torn else b"") + (json.dumps(row, sort_keys=True, default=str) + "\n").encode())
+        checkpoint(f"jsonl-write:{path.stem}")  # tests/faults: killed with the row still in this buffer
         f.flush()
         os.fsync(f.fileno())
 

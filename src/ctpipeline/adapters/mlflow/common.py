@@ -130,7 +130,7 @@ def mlflow_errors(what: str, tracking_uri: str) -> Iterator[None]:
     try:
         with quiet_mlflow():
             yield
-    except MlflowException as exc:
+    except (MlflowException, OSError) as exc:  # OSError: the artifact store's disk is full or unwritable
         raise RegistryError(f"MLflow {what} failed ({tracking_uri}): {mlflow_message(exc)}") from exc
 
 
