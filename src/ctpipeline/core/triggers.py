@@ -11,7 +11,11 @@ Rules (each one can fire on its own; the decision lists every one that fired):
 * ``manual``: a person asked (``ctp run``). Bypasses the cooldown.
 * ``webhook``: an alert came in. Subject to the cooldown (alert storms must not become training storms)
   unless the signal carries ``force=True``.
-* ``schedule``: the run was started by the deployment's schedule (``TriggerConfig.schedule``).
+* A scheduled run (the deployment's cron, ``TriggerConfig.schedule``, ``Signals.scheduled``) is a moment to
+  *check* the rules, not a rule itself: it fires nothing on its own, so under ``ctp serve`` the drift,
+  feature, performance, volume and every_batch rules (and cold start) decide, with the cooldown, exactly as
+  in the replay. The decision's first reason says the run was scheduled (the MLflow run's ``ctp.trigger``
+  tag records it too), so a scheduled run that trained nothing still says why.
 * ``every_batch``: retrain on every accepted batch (the replay demo's default).
 * ``drift_share``: the share of drifted feature columns is >= ``drift_share``.
 * ``drifted_feature:<name>``: one of ``drifted_features`` drifted.
@@ -99,7 +103,7 @@ class Signals:
     rows_since_training: int
     manual: bool = False
     webhook: bool = False
-    scheduled: bool = False
+    scheduled: bool = False  # started by the cron: the rules are checked, nothing fires for it alone
     no_champion: bool = False
     force: bool = False  # a webhook asking to bypass the cooldown (manual runs always do)
 
@@ -108,7 +112,7 @@ class Signals:
 class TriggerDecision:
     retrain: bool
     fired: tuple[str, ...]  # e.g. ("drift_share", "drifted_feature:temp", "cold_start")
-    reasons: tuple[str, ...]  # why it fired; when nothing fired, why each check did not
+    reasons: tuple[str, ...]  # how a scheduled run started (first), why it fired; else why each check did not
     suppressed_by_cooldown: bool = False
 
     def to_dict(self) -> dict:
@@ -144,6 +148,7 @@ class _Verdicts:
         self.fired: list[str] = []
         self.why: list[str] = []
         self.why_not: list[str] = []
+        self.notes: list[str] = []  # how the run started, when that fires nothing: first in either list
 
     def fire(self, name: str, reason: str) -> None:
         self.fired.append(name)
@@ -151,6 +156,9 @@ class _Verdicts:
 
     def hold(self, reason: str) -> None:
         self.why_not.append(reason)
+
+    def note(self, text: str) -> None:
+        self.notes.append(text)
 
 
 def _how_started(v: _Verdicts, s: Signals, cfg: TriggerConfig) -> None:
@@ -161,7 +169,7 @@ def _how_started(v: _Verdicts, s: Signals, cfg: TriggerConfig) -> None:
     if s.webhook:
         v.fire("webhook", "webhook alert" + (" (forced)" if s.force else ""))
     if s.scheduled:
-        v.fire("schedule", "scheduled run" + (f" (cron '{cfg.schedule}')" if cfg.schedule else ""))
+        v.note("scheduled run" + (f" (cron '{cfg.schedule}')" if cfg.schedule else "") + ": the triggers decide")
     if cfg.every_batch:
         v.fire("every_batch", "every_batch is on: retrain on every batch")
     else:
@@ -251,8 +259,8 @@ def should_retrain(
     for rule in (_how_started, _drift, _performance, _volume):
         rule(v, signals, cfg)
     if not v.fired:
-        return TriggerDecision(False, (), tuple(v.why_not))
+        return TriggerDecision(False, (), (*v.notes, *v.why_not))
     held = _cooldown(signals, cfg, last_training_at, now)
     if held:
-        return TriggerDecision(False, tuple(v.fired), (*v.why, held), suppressed_by_cooldown=True)
-    return TriggerDecision(True, tuple(v.fired), tuple(v.why))
+        return TriggerDecision(False, tuple(v.fired), (*v.notes, *v.why, held), suppressed_by_cooldown=True)
+    return TriggerDecision(True, tuple(v.fired), (*v.notes, *v.why))

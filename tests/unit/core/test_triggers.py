@@ -92,10 +92,7 @@ def test_every_batch_fires_alone():
     assert d.retrain and d.fired == ("every_batch",)
 
 
-@pytest.mark.parametrize(
-    "flag, name",
-    [("manual", "manual"), ("webhook", "webhook"), ("scheduled", "schedule"), ("no_champion", "cold_start")],
-)
+@pytest.mark.parametrize("flag, name", [("manual", "manual"), ("webhook", "webhook"), ("no_champion", "cold_start")])
 def test_how_the_run_started_fires_alone(flag, name):
     d = decide(sig(**{flag: True}), cfg())
     assert d.retrain and d.fired == (name,)
@@ -113,9 +110,59 @@ def test_cold_start_fires_whatever_the_config():
     assert "no champion" in d.reasons[0]
 
 
-def test_schedule_reason_names_the_cron():
+# --------------------------------------------------------------------------- scheduled runs check the rules
+
+
+def test_a_scheduled_run_alone_does_not_retrain_and_says_it_was_scheduled():
     d = decide(sig(scheduled=True), cfg(schedule="0 3 * * 1"))
-    assert d.reasons == ("scheduled run (cron '0 3 * * 1')",)
+    assert not d.retrain and d.fired == () and not d.suppressed_by_cooldown
+    assert d.reasons[0] == "scheduled run (cron '0 3 * * 1'): the triggers decide"
+    assert "every_batch is off" in d.reasons
+    assert d.summary().startswith("no retraining: scheduled run (cron '0 3 * * 1')")
+
+
+def test_a_scheduled_run_without_cron_in_the_config_still_says_so():
+    assert decide(sig(scheduled=True)).reasons[0] == "scheduled run: the triggers decide"
+
+
+def test_a_scheduled_quiet_batch_under_the_shipped_defaults_does_not_retrain():
+    quiet = sig(scheduled=True, drifted_share=0.2, champion_metric=0.715, champion_reference_metric=0.72)
+    d = decide(quiet, TriggerConfig(schedule="0 6 1 * *"))
+    assert not d.retrain and d.fired == ()
+    assert "drifted share 0.20 < 0.30" in d.reasons and "worse by 0.0050 < 0.0200" in " | ".join(d.reasons)
+
+
+@pytest.mark.parametrize(
+    "signals, config, fired",
+    [
+        (dict(drifted_share=0.41), dict(drift_share=0.3), ("drift_share",)),
+        (dict(drifted_columns=("temp",)), dict(drifted_features=["temp"]), ("drifted_feature:temp",)),
+        (dict(champion_metric=0.69), dict(performance_drop=0.02), ("performance_drop",)),
+        (dict(rows_since_training=1500), dict(min_new_rows=1000), ("min_new_rows",)),
+        (dict(), dict(every_batch=True), ("every_batch",)),
+        (dict(no_champion=True, champion_metric=None), dict(), ("cold_start",)),
+    ],
+)
+def test_a_scheduled_run_retrains_when_a_real_rule_fires(signals, config, fired):
+    d = decide(sig(scheduled=True, **signals), cfg(schedule="0 3 * * 1", **config))
+    assert d.retrain and d.fired == fired
+    assert d.reasons[0].startswith("scheduled run (cron '0 3 * * 1')") and len(d.reasons) == 2
+
+
+def test_a_scheduled_run_obeys_the_cooldown_like_the_replay():
+    config = cfg(drift_share=0.3, cooldown_minutes=60)
+    last = NOW - timedelta(minutes=20)
+    scheduled = decide(sig(scheduled=True, drifted_share=0.5), config, last=last)
+    replay = decide(sig(drifted_share=0.5), config, last=last)
+    assert not scheduled.retrain and scheduled.suppressed_by_cooldown and scheduled.fired == ("drift_share",)
+    assert scheduled.reasons[1:] == replay.reasons and (scheduled.retrain, scheduled.fired) == (False, replay.fired)
+    after = decide(sig(scheduled=True, drifted_share=0.5), config, last=last, now=last + timedelta(minutes=60))
+    assert after.retrain and after.fired == ("drift_share",)
+
+
+def test_cold_start_on_a_scheduled_run_ignores_the_cooldown():
+    d = decide(sig(scheduled=True, no_champion=True), cfg(cooldown_minutes=60), last=NOW - timedelta(minutes=1))
+    assert d.retrain and d.fired == ("cold_start",) and not d.suppressed_by_cooldown
 
 
 def test_several_rules_fire_together_in_a_stable_order():
