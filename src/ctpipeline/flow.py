@@ -34,12 +34,11 @@ def continuous_training(
     trigger: str = "manual",
     alert: dict | None = None,
 ):
-    """Process the next landed batch of the pipeline described by `config`. A webhook run (`alert`: reason, name,
-    sender... of the alert) without a new batch re-runs the newest accepted one (docs/webhook.md)."""
+    """Process the next landed batch of the pipeline described by `config`."""
     p = Pipeline.open(config, state_dir)
     ensure_concurrency_limit(slot_name(p.name), 1)
     with training_slot(p.name, p.paths.pipeline_dir(p.name), p.paths.prefect_home):  # one cycle at a time
-        batch = ingest(p, trigger)
+        batch = ingest(p, trigger)  # a webhook run (`alert`) without a new batch: the newest accepted one again
         if batch is None:
             return publish(p.name, "", stage.nothing_to_do(p, trigger, alert))
         checked = quality_gate(p, batch)
