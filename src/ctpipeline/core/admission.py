@@ -81,30 +81,15 @@ def admit(
     started for ``model`` by any alert; ``None`` when there was none. ``in_flight_for_key`` /
     ``in_flight_for_model``: the newest claim of a launch not finished yet, for the key / for the model.
     """
-    if last_for_key is not None:
-        age = now - last_for_key.at
-        if age < dedupe_window_minutes * 60:
-            return Admission(
-                False,
-                f"duplicate: this alert started run {last_for_key.flow_run_id} "
-                f"{age / 60:.1f} min ago (dedupe window {dedupe_window_minutes:g} min)",
-                "duplicate",
-                last_for_key.flow_run_id,
-                age,
-            )
-    if in_flight_for_key is not None and in_flight_for_key.live(now):
-        return Admission(False, "duplicate: a launch for this alert is in flight", "duplicate")
-    if last_for_model is not None:
-        age = now - last_for_model.at
-        if age < cooldown_minutes * 60:
-            return Admission(
-                False,
-                f"cooldown: {model} started run {last_for_model.flow_run_id} "
-                f"{age / 60:.1f} min ago (cooldown {cooldown_minutes:g} min)",
-                "cooldown",
-                last_for_model.flow_run_id,
-                age,
-            )
+    key_rule = ("duplicate", "this alert", dedupe_window_minutes, "dedupe window")
+    model_rule = ("cooldown", model, cooldown_minutes, "cooldown")
+    for last, (verdict, who, minutes, window) in ((last_for_key, key_rule), (last_for_model, model_rule)):
+        age = None if last is None else now - last.at
+        if age is not None and age < minutes * 60:
+            why = f"{verdict}: {who} started run {last.flow_run_id} {age / 60:.1f} min ago ({window} {minutes:g} min)"
+            return Admission(False, why, verdict, last.flow_run_id, age)
+        if verdict == "duplicate" and in_flight_for_key is not None and in_flight_for_key.live(now):
+            return Admission(False, "duplicate: a launch for this alert is in flight", "duplicate")
     if cooldown_minutes > 0 and in_flight_for_model is not None and in_flight_for_model.live(now):
         return Admission(False, f"cooldown: a run of {model} is being started by another alert", "cooldown")
     if last_for_key is not None:
