@@ -76,14 +76,7 @@ class Case:
         self.logs = root / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)
         self.n = 0
-
-    @property
-    def config(self) -> Path:
-        return self.work / "pipeline.yaml"
-
-    @property
-    def state(self) -> Path:
-        return self.work / "state"
+        self.config, self.state = self.work / "pipeline.yaml", self.work / "state"
 
     def restore(self) -> Case:
         reap(self)

@@ -30,7 +30,6 @@ from conftest import (
     WEBHOOK_MODELS,
     WEBHOOK_SECRET,
     WEBHOOK_T0,
-    Clock,
     FakeLauncher,
     alertmanager_payload,
     body_of,
@@ -71,19 +70,9 @@ def env(monkeypatch):
 
 
 @pytest.fixture
-def launcher():
-    return FakeLauncher()
-
-
-@pytest.fixture
-def clock():
-    return Clock()
-
-
-@pytest.fixture
-def client(tmp_path, env, launcher, clock):
+def client(tmp_path, env, webhook_launcher, webhook_clock):
     settings = WebhookSettings(models=WEBHOOK_MODELS, state_path=str(tmp_path / "wh.db"), senders=SENDERS)
-    return TestClient(create_app(settings, launcher, now=clock))
+    return TestClient(create_app(settings, webhook_launcher, now=webhook_clock))
 
 
 def post(client, body: bytes, headers: dict):
@@ -103,7 +92,7 @@ def basic(user: str, password: str) -> dict:
 # --------------------------------------------------------------------------- each kind, right and wrong
 
 
-def test_alertmanager_bearer_token_accepted_and_wrong_or_missing_refused(client, launcher):
+def test_alertmanager_bearer_token_accepted_and_wrong_or_missing_refused(client, webhook_launcher):
     body = body_of(alertmanager_payload())
     for headers, why in [
         ({"Authorization": "Bearer " + TOKEN[:-1] + "X"}, "credentials do not match"),
@@ -115,23 +104,23 @@ def test_alertmanager_bearer_token_accepted_and_wrong_or_missing_refused(client,
         r = post(client, body, headers)
         assert r.status_code == 401, (headers, r.text)
         assert why in r.json()["error"]
-    assert launcher.calls == []
+    assert webhook_launcher.calls == []
     r = post(client, body, {"Authorization": "Bearer " + TOKEN})
     assert r.status_code == 202 and r.json()["runs"][0]["status"] == "started", r.text
     assert post(client, body, {"authorization": "bearer " + TOKEN}).json()["runs"][0]["status"] == "duplicate"
-    ((_, _, alert),) = launcher.calls
+    ((_, _, alert),) = webhook_launcher.calls
     assert alert.sender == "alertmanager" and alert.source == "alertmanager" and alert.receiver == "ctp"
     assert alert.name == "ModelDrift" and alert.reason == "prediction drift above threshold"
 
 
-def test_custom_authorization_scheme_as_grafana_sends_it(client, launcher):
+def test_custom_authorization_scheme_as_grafana_sends_it(client, webhook_launcher):
     body = body_of(grafana_payload())
     assert post(client, body, {"Authorization": "Bearer grafana-token-0123456789abcdef"}).status_code == 401
     r = post(client, body, {"Authorization": "Token grafana-token-0123456789abcdef"})
-    assert r.status_code == 202 and launcher.calls[0][2].sender == "grafana-token"
+    assert r.status_code == 202 and webhook_launcher.calls[0][2].sender == "grafana-token"
 
 
-def test_basic_auth_accepted_and_wrong_user_password_or_encoding_refused(client, launcher):
+def test_basic_auth_accepted_and_wrong_user_password_or_encoding_refused(client, webhook_launcher):
     body = body_of(alertmanager_payload())
     for headers in [
         basic("alertmanager", PASSWORD + "x"),
@@ -143,12 +132,14 @@ def test_basic_auth_accepted_and_wrong_user_password_or_encoding_refused(client,
     ]:
         r = post(client, body, headers)
         assert r.status_code == 401, (headers, r.text)
-    assert launcher.calls == []
+    assert webhook_launcher.calls == []
     r = post(client, body, basic("alertmanager", PASSWORD))
-    assert r.status_code == 202 and launcher.calls[0][2].sender == "am-basic"
+    assert r.status_code == 202 and webhook_launcher.calls[0][2].sender == "am-basic"
 
 
-def test_grafana_hmac_with_timestamp_accepted_tampered_stale_and_missing_refused(client, launcher, clock):
+def test_grafana_hmac_with_timestamp_accepted_tampered_stale_and_missing_refused(
+    client, webhook_launcher, webhook_clock
+):
     body = body_of(grafana_payload())
     good = grafana_headers(body)
     tampered = body.replace(b"AUC fell below 0.7", b"AUC fell below 0.9")
@@ -164,29 +155,29 @@ def test_grafana_hmac_with_timestamp_accepted_tampered_stale_and_missing_refused
     for b, h, why in cases:
         r = post(client, b, h)
         assert r.status_code == 401 and why in r.json()["error"], (h, r.text)
-    assert launcher.calls == []
+    assert webhook_launcher.calls == []
     r = post(client, body, good)
     assert r.status_code == 202 and r.json()["runs"][0]["status"] == "started", r.text
-    ((_, _, alert),) = launcher.calls
+    ((_, _, alert),) = webhook_launcher.calls
     assert alert.sender == "grafana" and alert.source == "grafana" and alert.name == "Churn AUC drop"
     # upper-case hex is the same signature
     up = {**good, "X-Grafana-Alerting-Signature": good["X-Grafana-Alerting-Signature"].upper()}
     assert post(client, body, up).json()["runs"][0]["status"] == "duplicate"
 
 
-def test_grafana_hmac_without_timestamp_signs_the_body_alone_in_the_configured_header(client, launcher):
+def test_grafana_hmac_without_timestamp_signs_the_body_alone_in_the_configured_header(client, webhook_launcher):
     body = body_of(grafana_payload(pipeline="flights-delay"))
     sig = hmac.new(b"grafana-plain-secret-0123456789", body, hashlib.sha256).hexdigest()
     assert post(client, body + b" ", {"X-Signature": sig}).status_code == 401
     assert post(client, body, {"X-Grafana-Alerting-Signature": sig}).status_code == 401  # not this sender's header
     r = post(client, body, {"X-Signature": sig})
-    assert r.status_code == 202 and launcher.calls[0][2].sender == "grafana-plain"
+    assert r.status_code == 202 and webhook_launcher.calls[0][2].sender == "grafana-plain"
 
 
-def test_the_receivers_own_hmac_still_works_among_other_senders(client, launcher):
+def test_the_receivers_own_hmac_still_works_among_other_senders(client, webhook_launcher):
     assert post_alert(client, GENERIC_ALERT, secret=b"wrong-secret-0123456789").status_code == 401
     r = post_alert(client, GENERIC_ALERT)
-    assert r.status_code == 202 and launcher.calls[0][2].sender == "ctp"
+    assert r.status_code == 202 and webhook_launcher.calls[0][2].sender == "ctp"
 
 
 def test_grafana_sign_matches_grafanas_scheme_and_openssl():
@@ -252,11 +243,11 @@ def test_secrets_given_to_create_app_are_checked_too(tmp_path):
         create_app(settings, FakeLauncher(), secret=b"short")
 
 
-def test_401_never_reaches_the_launcher_or_the_state(client, launcher):
+def test_401_never_reaches_the_launcher_or_the_state(client, webhook_launcher):
     body = body_of(alertmanager_payload())
     for _ in range(5):
         assert post(client, body, {"Authorization": "Bearer nope-nope-nope-nope"}).status_code == 401
-    assert launcher.calls == []
+    assert webhook_launcher.calls == []
     assert client.app.state.webhook_state.launches() == []
 
 
