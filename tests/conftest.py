@@ -525,3 +525,28 @@ def webhook_client(webhook_app):
     from fastapi.testclient import TestClient
 
     return TestClient(webhook_app)
+
+
+# --------------------------------------------------------------------------- binaries of real servers (require_binary)
+# Tests that need a program from a Debian package (PostgreSQL, Alertmanager, Chromium) call `require_binary`: it
+# skips the test when the program is missing, EXCEPT under CI=true, where it fails it, so that a skip can never hide
+# a broken stack in CI (.ci/run installs the packages first).
+
+import glob as _glob  # noqa: E402
+import shutil as _shutil  # noqa: E402
+
+
+def require_binary(name: str, *candidates: str) -> str:
+    """Path of the first executable among `name` (looked up on PATH) and `candidates` (names on PATH, absolute
+    paths, or globs such as ``/usr/lib/postgresql/*/bin/initdb``, newest first); skip, or fail under CI=true."""
+    for c in (name, *candidates):
+        if "/" in c:
+            for p in sorted(_glob.glob(c), reverse=True):
+                if os.path.isfile(p) and os.access(p, os.X_OK):
+                    return p
+        elif found := _shutil.which(c):
+            return found
+    msg = f"{name} not found (tried {', '.join((name, *candidates))}): install its Debian package"
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(msg + " (CI=true: a missing binary is a failure, not a skip)")
+    pytest.skip(msg)
