@@ -57,6 +57,7 @@ FORBIDDEN = {
     ),
     "ctpipeline.steps": ("ctpipeline.cli", "ctpipeline.webhook", "ctpipeline.flow"),
     "ctpipeline.webhook": ("ctpipeline.cli", "ctpipeline.flow", "ctpipeline.steps"),
+    "ctpipeline.stack": ("ctpipeline.steps", "ctpipeline.cli", "ctpipeline.webhook", "ctpipeline.flow"),
 }
 CORE_ALSO_FORBIDDEN = ("matplotlib",)
 MAX_MODULE_LINES, MAX_FUNCTION_LINES, MAX_FLOW_LINES = 300, 60, 80
