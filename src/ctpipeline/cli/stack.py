@@ -50,6 +50,9 @@ def cmd_up(args) -> int:
     )
     if not topo.configs:
         topo = replace(topo, configs=(str(Path("configs/flights.yaml").resolve()),))
+    from ctpipeline.adapters.prefect.deployments import deploy_specs
+
+    deploy_specs(topo.configs, state)  # a bad config: exit 2, nothing created
     # this process registers the deployments: Prefect's home is the stack's, its server the stack's
     os.environ.setdefault("PREFECT_HOME", str(paths.prefect_home))
     configure_environment(StatePaths(state))
