@@ -10,6 +10,7 @@ from ctpipeline.adapters.prefect.concurrency import ensure_concurrency_limit, sl
 from ctpipeline.adapters.prefect.results import publish
 from ctpipeline.core.cycle import CycleResult
 from ctpipeline.core.results import Trained
+from ctpipeline.env import configure_flow_logging
 from ctpipeline.steps import cycle as stage
 from ctpipeline.steps.context import Pipeline
 
@@ -35,6 +36,7 @@ def continuous_training(
     alert: dict | None = None,
 ):
     """Process the next landed batch of the pipeline described by `config`."""
+    configure_flow_logging()  # a worker's or `ctp serve`'s child process would drop our INFO lines
     p = Pipeline.open(config, state_dir)
     ensure_concurrency_limit(slot_name(p.name), 1)
     with training_slot(p.name, p.paths.pipeline_dir(p.name), p.paths.prefect_home):  # one cycle at a time

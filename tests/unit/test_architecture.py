@@ -36,6 +36,7 @@ _BANNED = {
     "store": f"adapters {_OUTER}",
     "steps": "cli webhook flow",
     "webhook": "cli flow steps",
+    "stack": _OUTER,
 }
 FORBIDDEN = {f"{PKG}.{layer}": tuple(f"{PKG}.{m}" for m in banned.split()) for layer, banned in _BANNED.items()}
 CORE_ALSO_FORBIDDEN = ("matplotlib",)

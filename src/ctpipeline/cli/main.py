@@ -91,9 +91,10 @@ def _server_commands(sub) -> None:
     sv.add_argument("--state-dir", help="embedded state folder (default: $CTP_HOME or .ctp)")
     sv.add_argument("--verbose", "-v", action="store_true", help="debug logging")
     sv.set_defaults(func=cycles.cmd_serve)
-    from ctpipeline.cli import webhook
+    from ctpipeline.cli import stack, webhook
 
     webhook.add_commands(sub)
+    stack.add_commands(sub)
     sp = sub.add_parser("ui", help="start the MLflow or Prefect UI on the embedded stores")
     sp.add_argument("which", choices=["mlflow", "prefect"])
     sp.add_argument("--state-dir", help="embedded state folder (default: $CTP_HOME or .ctp)")
