@@ -17,6 +17,7 @@ from ctpipeline.core import batch_checks
 from ctpipeline.errors import ConfigError, DataError
 from ctpipeline.store.landing import (
     Batch,
+    batch_files,
     landed_batches,
     parquet_columns,
     parquet_rows,
@@ -64,8 +65,7 @@ def next_batch(landing_dir: Path, batch_log: BatchLog) -> Batch | None:
 def config_problems(cfg: PipelineConfig, landing_dir: Path, file: str | Path = "<config>") -> None:
     """ConfigError when a configured column is in no landed batch and no expectation names it: the config is
     wrong, not the data, so nothing may be quarantined for it."""
-    batches = landed_batches(landing_dir)
-    landed = [set(cols) for b in batches if (cols := parquet_columns(b.path)) is not None]
+    landed = [set(cols) for path in batch_files(landing_dir) if (cols := parquet_columns(path)) is not None]
     problems = absent_columns(cfg, cfg.suite_path, landed)
     if problems:
         raise ConfigError(str(file), problems)

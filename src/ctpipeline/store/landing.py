@@ -105,15 +105,19 @@ def _sha256_or_mark(path: Path) -> str:
         return f"unreadable-{exc.errno or 0}-{path.lstat().st_mtime_ns}"
 
 
-def landed_batches(landing_dir: Path) -> list[Batch]:
-    """The Parquet batch files of the landing folder, oldest period first (by name). A file that cannot be read
-    is listed too (its hash is a mark): reading it fails, so it is quarantined with the reason."""
+def batch_files(landing_dir: Path) -> list[Path]:
+    """The Parquet batch files of the landing folder (links included), oldest period first (by name)."""
     if not landing_dir.is_dir():
         return []
-    files = sorted(
+    return sorted(
         p for p in landing_dir.glob("*.parquet") if not p.name.startswith(".") and (p.is_file() or p.is_symlink())
     )
-    return [Batch(p.stem, p, _sha256_or_mark(p)) for p in files]
+
+
+def landed_batches(landing_dir: Path) -> list[Batch]:
+    """The batches of the landing folder, oldest period first. A file that cannot be read is listed too (its hash
+    is a mark): reading it fails, so it is quarantined with the reason."""
+    return [Batch(p.stem, p, _sha256_or_mark(p)) for p in batch_files(landing_dir)]
 
 
 def stray_files(landing_dir: Path) -> list[str]:
