@@ -27,7 +27,7 @@ from ctpipeline.core.policy import Decision
 from ctpipeline.core.quality import QualityResult
 from ctpipeline.core.record import decision_record
 from ctpipeline.core.results import Evaluation, Monitoring, Scored, Skipped, Trained
-from ctpipeline.errors import DataError
+from ctpipeline.errors import CtpError, DataError
 from ctpipeline.steps import evaluate as evaluate_step
 from ctpipeline.steps import ingest, tracking
 from ctpipeline.steps import promote as promote_step
@@ -76,7 +76,7 @@ def gate(p: Pipeline, batch: Batch) -> Checked | CycleResult:
     was accepted before (a re-run): then it is left where it is."""
     faults.checkpoint("ingest")
     try:
-        return ingest.check_quality(batch, p.cfg.suite_path)
+        return ingest.check_quality(batch, p.cfg.suite_path, p.cfg, p.landing_dir, config_file=p.config_file)
     except DataError as exc:
         if is_rerun(p, batch):
             return CycleResult(batch=batch.name, status="gate-failed", gate="failed", reasons=(str(exc),), rerun=True)
@@ -93,7 +93,7 @@ class CycleRun:
         faults.checkpoint("validated")
         self.p, self.checked, self.batch, self.trigger = p, checked, checked.batch, trigger
         self.rerun = is_rerun(p, checked.batch)
-        self.champion = p.registry.champion()  # what the challenger is judged against (compare-and-swap)
+        self.champion = promote_step.current_champion(p)  # judged against (compare-and-swap); ledger reconciled
         self.previous_challenger = p.registry.get_alias("challenger")
         cv = self.champion.version if self.champion else None
         self.result = CycleResult(
@@ -127,9 +127,11 @@ class CycleRun:
                 f"batch {self.batch.name} passed the quality gate but cannot be used: {exc}",
                 "(an expectation in the suite should catch this)",
             )
-        elif exc is not None:
+        elif exc is not None and not self._give_up(exc):
             self.p.tracking.end_run(self.run_id, "FAILED")
             return False
+        elif exc is not None:  # the same crash on every try: quarantined so that later batches are reached
+            self.quarantine(None, f"batch {self.batch.name}: every cycle on it crashed ({type(exc).__name__}: {exc})")
         elif self.result.status not in ("quarantined", "gate-failed"):
             self._record_accepted()
         self.update(seconds=round(time.perf_counter() - self._t0, 2))
@@ -138,6 +140,13 @@ class CycleRun:
         )
         self.p.tracking.end_run(self.run_id, "FINISHED")
         return True
+
+    def _give_up(self, exc: BaseException) -> bool:
+        """An unexpected crash (not an interrupt, not a registry or config error) is recorded; the batch is retried
+        until it has crashed `ingest.MAX_FAILURES` times."""
+        if isinstance(exc, CtpError) or not isinstance(exc, Exception):
+            return False
+        return ingest.record_failure(self.batch, self.p.batch_log, exc, self.run_id) >= ingest.MAX_FAILURES
 
     def quarantine(self, quality: QualityResult | None, error: str | None, note: str = "") -> None:
         if self.rerun:  # accepted before: report, but neither move it nor record it rejected
