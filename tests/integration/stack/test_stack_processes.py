@@ -33,7 +33,7 @@ from ctpipeline.stack.processes import (
 )
 from ctpipeline.stack.up import down
 
-from conftest import free_port
+from conftest import FLIGHTS_YAML, free_port
 
 pytestmark = pytest.mark.integration
 
@@ -120,7 +120,7 @@ def test_up_refuses_a_taken_port_before_starting_anything(tmp_path):
         s.bind(("127.0.0.1", 0))
         s.listen()
         ports = {"postgres_port": free_port(), "prefect_port": free_port(), "webhook_port": free_port()}
-        topo = merge_topology(None, tmp_path, configs=["configs/flights.yaml"], mlflow_port=s.getsockname()[1], **ports)
+        topo = merge_topology(None, tmp_path, configs=[str(FLIGHTS_YAML)], mlflow_port=s.getsockname()[1], **ports)
         with pytest.raises(StartError, match=rf"port {s.getsockname()[1]} for mlflow is already taken.*--mlflow-port"):
             up(StackPaths(tmp_path / "stack"), topo, load_flow=lambda: None, say=lambda _: None)
     assert not (tmp_path / "stack" / "run").exists()
