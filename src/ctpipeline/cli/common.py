@@ -4,24 +4,43 @@ from __future__ import annotations
 
 import argparse
 
-from ctpipeline.store.state import StatePaths, resolve_state_dir
+from ctpipeline.errors import CtpError
+from ctpipeline.store.state import StatePaths, resolve_state_dir, sqlite_problem, state_dir_problem
+
+
+class UsageError(CtpError):
+    """The command was asked for something that is not there (exit code 2)."""
+
+    exit_code = 2
 
 
 def state_paths(args: argparse.Namespace) -> StatePaths:
     return StatePaths(resolve_state_dir(getattr(args, "state_dir", None)))
 
 
-def setup_process(args: argparse.Namespace, flows: bool = False) -> StatePaths:
-    """Environment defaults, then logging. Commands that run flows leave the console to Prefect, which also
-    ships our log lines to the Prefect UI."""
+def check_state(paths: StatePaths, writable: bool = True) -> None:
+    """`writable`: the state folder can be created and written (UsageError: the --state-dir / $CTP_HOME given is
+    unusable). Always: its MLflow database, if any, is a readable SQLite file (CtpError: corrupt or locked)."""
+    if writable and (problem := state_dir_problem(paths.root)):
+        raise UsageError(f"{problem} (check --state-dir or $CTP_HOME)")
+    if problem := sqlite_problem(paths.mlflow_db):
+        raise CtpError(f"MLflow store: {problem}")
+
+
+def setup_process(args: argparse.Namespace, flows: bool = False, writable: bool = True) -> StatePaths:
+    """The state folder checked, environment defaults, then logging. Commands that run flows leave the console to
+    Prefect, which also ships our log lines to the Prefect UI."""
     from ctpipeline.env import configure_environment, configure_logging
 
     paths = state_paths(args)
+    check_state(paths, writable)
     configure_environment(paths)
     if flows:
+        from ctpipeline.adapters.prefect.concurrency import check_api
         from ctpipeline.adapters.prefect.results import setup_logging
 
         setup_logging()
+        check_api()  # a configured Prefect server that cannot be reached: one clear error line, bounded
     configure_logging(getattr(args, "verbose", False))
     return paths
 
@@ -33,15 +52,19 @@ def open_pipeline(args: argparse.Namespace, read_only: bool = False):
 
     if read_only:
         Pipeline.open(args.config, state_paths(args).root, must_exist=True)  # checks before anything is created
-    return Pipeline.open(args.config, setup_process(args).root)
+    return Pipeline.open(args.config, setup_process(args, writable=not read_only).root)
 
 
 def check_config(args: argparse.Namespace) -> None:
-    """Fail fast, before a Prefect server starts, when the config is broken."""
-    from ctpipeline.config import load_config
-    from ctpipeline.core.models import check_model_params
+    """Fail fast, before a Prefect server starts, when the config is broken (its columns against the suite and
+    the landed batches included) or the state folder is unusable."""
+    from ctpipeline.steps.context import Pipeline
+    from ctpipeline.steps.ingest import config_problems
 
-    check_model_params(load_config(args.config), args.config)
+    p = Pipeline.open(args.config, state_paths(args).root)
+    config_problems(p.cfg, p.landing_dir, args.config)
+    if p.paths.root.exists():
+        check_state(p.paths, writable=False)
 
 
 def emit_json(doc: dict) -> None:

@@ -6,7 +6,7 @@ import sys
 import time
 from pathlib import Path
 
-from ctpipeline.cli.common import check_config, emit_json, open_pipeline, setup_process
+from ctpipeline.cli.common import UsageError, check_config, emit_json, open_pipeline, setup_process
 from ctpipeline.errors import CtpError
 
 EXIT_REJECTED = 3
@@ -128,6 +128,27 @@ def cmd_demo(args) -> int:
     args.overwrite = False
     cmd_land(args)
     return cmd_replay(args)
+
+
+def cmd_release(args) -> int:
+    """Move a quarantined batch back to the landing folder, recorded in the batch log; the next run processes it."""
+    from ctpipeline.steps.ingest import release
+
+    p = open_pipeline(args, read_only=True)
+    try:
+        source, target = release(args.batch, p.quarantine_dir, p.landing_dir, p.batch_log)
+    except LookupError as exc:
+        raise UsageError(str(exc.args[0])) from None
+    except FileExistsError:
+        raise UsageError(
+            f"{p.landing_dir / (args.batch + '.parquet')} exists already: the landing folder holds a batch of that "
+            "name (move it away first, or let the next run process it)"
+        ) from None
+    print(
+        f"{p.name}: batch {args.batch} released from {source} to {target}; the next run processes it "
+        f"(its quarantine report stays in {p.quarantine_dir})"
+    )
+    return 0
 
 
 def cmd_serve(args) -> int:

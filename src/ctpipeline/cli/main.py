@@ -55,6 +55,9 @@ def _pipeline_commands(sub) -> None:
         command(name, help, func, json=True).add_argument(
             "--batches", "-n", type=int, default=None, help="how many batches (default: all remaining)"
         )
+    command(
+        "release", "move a quarantined batch back to landing; the next run processes it", cycles.cmd_release
+    ).add_argument("batch", metavar="BATCH", help="the batch name, e.g. 2013-05")
     command("status", "show champion/challenger aliases and processed batches", champion.cmd_status, json=True)
     command(
         "history",
@@ -91,9 +94,10 @@ def _server_commands(sub) -> None:
     sv.add_argument("--state-dir", help="embedded state folder (default: $CTP_HOME or .ctp)")
     sv.add_argument("--verbose", "-v", action="store_true", help="debug logging")
     sv.set_defaults(func=cycles.cmd_serve)
-    from ctpipeline.cli import migrate, webhook
+    from ctpipeline.cli import migrate, stack, webhook
 
     webhook.add_commands(sub)
+    stack.add_commands(sub)
     migrate.add_commands(sub)
     sp = sub.add_parser("ui", help="start the MLflow or Prefect UI on the embedded stores")
     sp.add_argument("which", choices=["mlflow", "prefect"])
@@ -125,6 +129,31 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:
+        known = known_failure(exc)
+        if known is None:
+            raise
+        print(f"error: {known}", file=sys.stderr)
+        return 1
+
+
+def known_failure(exc: BaseException) -> str | None:
+    """One line for failures of the environment that have a clear cause (a database that is locked or corrupt, a
+    file that cannot be written), found anywhere in the exception's chain; None for anything else (a bug: let
+    the traceback show)."""
+    import sqlite3
+
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        orig = getattr(exc, "orig", None)  # SQLAlchemy wraps the driver's error
+        for e in (exc, orig):
+            if isinstance(e, sqlite3.Error):
+                return f"database error: {e} (is another process holding the database, or is the file corrupt?)"
+            if isinstance(e, OSError) and getattr(e, "strerror", None):
+                return f"{e.strerror}: {e.filename}" if e.filename else str(e)
+        exc = exc.__cause__ or exc.__context__
+    return None
 
 
 def entrypoint() -> None:

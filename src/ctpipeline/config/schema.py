@@ -23,6 +23,7 @@ from ctpipeline.config.sections import (
     Section,
     SourceConfig,
     TargetConfig,
+    no_inline_secret,
 )
 from ctpipeline.errors import ConfigError
 
@@ -144,6 +145,11 @@ class MlflowConfig(Section):
     )
     experiment: str | None = Field(default=None, description="Experiment name. Default: the pipeline name.")
 
+    @field_validator("tracking_uri")
+    @classmethod
+    def _no_secret(cls, v: str | None) -> str | None:
+        return no_inline_secret(v, "MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD (or MLFLOW_TRACKING_TOKEN)")
+
 
 class PipelineConfig(Section):
     """One continuous-training pipeline: a dataset, a model and the rules around it."""
@@ -226,8 +232,14 @@ def load_config(path: str | Path, check_files: bool = True) -> PipelineConfig:
     """Read and validate a pipeline config; raise ConfigError naming the file, key and reason."""
     p = Path(path)
     cfg = parse_config(read_yaml(p), p, p.resolve().parent)
-    if check_files and not cfg.suite_path.is_file():
-        raise ConfigError(str(p), [("quality.suite", f"file not found: {cfg.suite_path}")])
+    if check_files:
+        from ctpipeline.config.columns import column_problems
+
+        if not cfg.suite_path.is_file():
+            raise ConfigError(str(p), [("quality.suite", f"file not found: {cfg.suite_path}")])
+        problems = column_problems(cfg, cfg.suite_path)
+        if problems:
+            raise ConfigError(str(p), problems)
     return cfg
 
 

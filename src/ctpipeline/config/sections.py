@@ -50,6 +50,12 @@ class DataConfig(Section):
     landing_dir: str | None = Field(
         default=None, description="Folder new batch files (Parquet) arrive in. Default: <state>/landing/<name>."
     )
+    min_batch_rows: int = Field(
+        default=100, ge=1, description="A batch with fewer rows is quarantined: too few to judge a model on."
+    )
+    max_batch_rows: int | None = Field(
+        default=None, ge=1, description="A batch with more rows is quarantined before it is read (a runaway export)."
+    )
 
     @field_validator("timezone")
     @classmethod
@@ -61,6 +67,12 @@ class DataConfig(Section):
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"unknown time zone {v!r} (use an IANA name such as 'UTC' or 'Europe/Paris')") from None
         return v
+
+    @model_validator(mode="after")
+    def _limits(self) -> DataConfig:
+        if self.max_batch_rows is not None and self.max_batch_rows < self.min_batch_rows:
+            raise ValueError(f"max_batch_rows {self.max_batch_rows} is below min_batch_rows {self.min_batch_rows}")
+        return self
 
 
 class TargetConfig(Section):
@@ -80,6 +92,17 @@ class TargetConfig(Section):
             if len(self.positive_when) != 1:
                 raise ValueError("'positive_when' takes exactly one comparison, e.g. {'>': 15}")
         return self
+
+    @field_validator("positive_when")
+    @classmethod
+    def _ordering_needs_a_number(cls, v: dict | None) -> dict | None:
+        for op, value in (v or {}).items():
+            if op not in ("==", "!=") and (isinstance(value, (str, bool))):
+                raise ValueError(
+                    f"{op!r} compares numbers, got {type(value).__name__} {value!r}: write a number "
+                    "(without quotes), or use '==' / '!=' to match a text label"
+                )
+        return v
 
 
 class FeaturesConfig(Section):
@@ -108,6 +131,31 @@ class FeaturesConfig(Section):
     @property
     def columns(self) -> list[str]:
         return [*self.numeric, *self.categorical]
+
+
+def no_inline_secret(uri: str | None, env: str) -> str | None:
+    """`uri` unless it carries a password or a token (ValueError naming `env`; the secret is never echoed)."""
+    from urllib.parse import parse_qsl, urlsplit
+
+    if not uri:
+        return uri
+    try:
+        parts = urlsplit(uri)
+        password = parts.password
+    except ValueError:
+        return uri
+    secret_query = [k for k, _ in parse_qsl(parts.query) if k.lower() in SECRET_QUERY_KEYS]
+    if password is not None or secret_query:
+        host = (parts.hostname or "") + (f":{parts.port}" if parts.port else "")
+        shown = f"{parts.scheme}://{host}{parts.path}"
+        raise ValueError(
+            f"holds a secret ({'a password' if password is not None else ', '.join(secret_query)}) in {shown}...: "
+            f"secrets never go in YAML; set {env} in the environment and leave them out of the URI"
+        )
+    return uri
+
+
+SECRET_QUERY_KEYS = {"password", "passwd", "pwd", "token", "access_token", "secret", "api_key", "apikey", "key"}
 
 
 class ModelConfig(Section):

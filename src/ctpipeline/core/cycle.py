@@ -9,8 +9,11 @@ from typing import Any
 
 from ctpipeline.core.results import Evaluation, Monitoring, Trained
 
-# status values: no-batch | quarantined | accumulating | monitored | promoted | kept-champion | registered
-#                | awaiting-approval
+# status values: no-batch | no-data | quarantined | gate-failed | accumulating | monitored | promoted
+#                | kept-champion | registered | awaiting-approval
+# (no-data: a webhook run found no batch at all; gate-failed: a re-run batch no longer passes the gate, left in place)
+
+ALERT_TAG_CHARS = 500
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,8 @@ class CycleResult:
     never_retrain_metric: float | None = None  # baseline: the first model forever
     always_promote_metric: float | None = None  # baseline: the newest challenger, always promoted
     record: dict[str, Any] | None = field(default=None, compare=False)  # the decision record
+    alert: dict[str, str] | None = field(default=None, compare=False)  # the alert of a webhook run (reason, name...)
+    rerun: bool = False  # a webhook run re-ran an accepted batch (no new one): not recorded as processed again
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -105,21 +110,30 @@ def final_state(res: CycleResult) -> StateSpec | None:
     """None for an ordinary completed cycle; a named state for a rejection or a wait for approval."""
     if res.status == "quarantined":
         return StateSpec("Rejected", res.reasons[0].splitlines()[0] if res.reasons else "batch rejected")
+    if res.status in ("no-data", "gate-failed"):
+        return StateSpec("NoData" if res.status == "no-data" else "GateFailed", res.reasons[0] if res.reasons else "")
     if res.status == "awaiting-approval":
         return StateSpec("AwaitingApproval", f"v{res.challenger_version} waits for `ctp approve`")
     return None
 
 
 def since_last_training(records: list[dict[str, Any]]) -> tuple[int, datetime | None]:
-    """Rows accepted since the last cycle that trained a challenger, and when that cycle was recorded."""
+    """Rows accepted since the last cycle that trained a challenger (a re-run included), and when that cycle was
+    recorded."""
     rows = 0
     for r in reversed(records):
-        if r.get("status") != "accepted":
+        if r.get("status") not in ("accepted", "rerun"):
             continue
         if r.get("challenger_version"):
             return rows, datetime.fromisoformat(r["at"])
-        rows += int(r.get("rows") or 0)
+        if r.get("status") == "accepted":  # a re-run brings no new rows
+            rows += int(r.get("rows") or 0)
     return rows, None
+
+
+def alert_tags(alert: dict[str, Any] | None) -> dict[str, str]:
+    """MLflow tags for the alert that started a webhook run: ``ctp.alert.<key>`` for each non-empty value."""
+    return {f"ctp.alert.{k}": str(v)[:ALERT_TAG_CHARS] for k, v in (alert or {}).items() if v not in (None, "")}
 
 
 def quality_failure_message(batch: str, failed: list[str], target: str) -> str:

@@ -118,7 +118,8 @@ def build_model(cfg: PipelineConfig):
 
 
 def check_model_params(cfg: PipelineConfig, file: str = "<config>") -> None:
-    """Fail at load time, naming the key, when a hyper-parameter does not exist for the estimator."""
+    """Fail at load time, naming the key, when a hyper-parameter does not exist for the estimator or has a value
+    it refuses (the estimator's own validation, run without fitting)."""
     est = _estimator(cfg.model.model_copy(update={"params": {}}), cfg.target.task, cfg.training.seed)
     valid = set(est.get_params(deep=False))
     if cfg.model.type == "xgboost":  # native booster names and aliases are accepted as keyword arguments too
@@ -131,6 +132,68 @@ def check_model_params(cfg: PipelineConfig, file: str = "<config>") -> None:
             file,
             [(f"model.params.{k}", f"not a parameter of {type(est).__name__}{did_you_mean(k, valid)}") for k in bad],
         )
+    problem = param_value_problem(cfg)
+    if problem:
+        raise ConfigError(file, [problem])
+
+
+# XGBoost reports a parameter under its canonical name; the YAML may use an alias.
+XGBOOST_ALIASES = {
+    "learning_rate": "eta",
+    "reg_lambda": "lambda",
+    "reg_alpha": "alpha",
+    "gamma": "min_split_loss",
+    "random_state": "seed",
+    "n_jobs": "nthread",
+}
+
+
+def _key_for(name: str | None, params: dict[str, Any]) -> str:
+    if name in params:
+        return f"model.params.{name}"
+    alias = XGBOOST_ALIASES.get(name or "")
+    return f"model.params.{alias}" if alias in params else "model.params"
+
+
+def param_value_problem(cfg: PipelineConfig) -> tuple[str, str] | None:
+    """(key, reason) for the first hyper-parameter value the estimator refuses, or None."""
+    import re
+
+    params = cfg.model.params
+    est = _estimator(cfg.model.model_copy(update={"device": "cpu"}), cfg.target.task, cfg.training.seed)
+    if cfg.model.type != "xgboost":
+        try:
+            est._validate_params()  # scikit-learn's own constraints (type and range of each parameter)
+        except (TypeError, ValueError) as exc:
+            found = re.search(r"The '(\w+)' parameter", str(exc))
+            return _key_for(found and found.group(1), params), str(exc)
+        return None
+    n = est.get_params().get("n_estimators")
+    if n is not None and (isinstance(n, bool) or not isinstance(n, int)):
+        return _key_for("n_estimators", params), f"must be an integer, got {n!r}"
+    if n is not None and n < 1:
+        return _key_for("n_estimators", params), f"must be at least 1, got {n}"
+    return _xgboost_problem(est, params)
+
+
+def _xgboost_problem(est, params: dict[str, Any]) -> tuple[str, str] | None:
+    """XGBoost validates booster parameters when a booster is configured: build one on a two-row matrix (no
+    training) and ask for its configuration."""
+    import re
+
+    import numpy as np
+    import xgboost as xgb
+
+    booster_params = {k: v for k, v in est.get_xgb_params().items() if v is not None}
+    booster_params.update({"nthread": 1, "device": "cpu"})
+    try:
+        d = xgb.DMatrix(np.array([[0.0], [1.0]]), label=np.array([0.0, 1.0]))
+        xgb.Booster(params=booster_params, cache=[d]).save_config()
+    except (xgb.core.XGBoostError, TypeError, ValueError) as exc:
+        msg = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        found = re.search(r"Parameter (?:format for )?(\w+)", msg)
+        return _key_for(found and found.group(1), params), msg
+    return None
 
 
 def requirements_for(cfg: PipelineConfig) -> list[str]:

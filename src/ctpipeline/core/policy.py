@@ -102,28 +102,15 @@ def _challenger_gates(ev: Evidence, policy: PromotionConfig, metric: str, higher
                 f"{policy.floor} ({word} is better)",
             )
         )
-    if policy.max_latency_ms_per_1k is not None and ev.latency_ms_per_1k is not None:
-        ok = ev.latency_ms_per_1k <= policy.max_latency_ms_per_1k
-        gates.append(
-            Gate(
-                "latency",
-                ok,
-                round(ev.latency_ms_per_1k, 2),
-                policy.max_latency_ms_per_1k,
-                f"prediction takes {ev.latency_ms_per_1k:.1f} ms per 1k rows (limit {policy.max_latency_ms_per_1k})",
-            )
-        )
-    if policy.max_model_mb is not None and ev.model_mb is not None:
-        ok = ev.model_mb <= policy.max_model_mb
-        gates.append(
-            Gate(
-                "model_size",
-                ok,
-                round(ev.model_mb, 3),
-                policy.max_model_mb,
-                f"model is {ev.model_mb:.2f} MB (limit {policy.max_model_mb} MB)",
-            )
-        )
+    limits = (
+        ("latency", ev.latency_ms_per_1k, policy.max_latency_ms_per_1k, 2, "prediction takes {:.1f} ms per 1k rows"),
+        ("model_size", ev.model_mb, policy.max_model_mb, 3, "model is {:.2f} MB"),
+    )
+    for name, observed, limit, digits, text in limits:  # optional guards: at most `limit`
+        if limit is not None and observed is not None:
+            unit = " MB" if name == "model_size" else ""
+            detail = f"{text.format(observed)} (limit {limit}{unit})"
+            gates.append(Gate(name, observed <= limit, round(observed, digits), limit, detail))
     return gates
 
 

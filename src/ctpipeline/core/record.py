@@ -29,6 +29,8 @@ def decision_record(
         "batch": res.batch,
         "batch_sha256": batch_sha256,
         "trigger": trigger,
+        "alert": res.alert,
+        "rerun": res.rerun,
         "run_id": res.run_id,
         "config_hash": cfg.config_hash(),
         "decided_at": decided_at,

@@ -8,8 +8,10 @@ from types import MappingProxyType
 
 import numpy as np
 import pandas as pd
+from sklearn.pipeline import Pipeline
 
 from ctpipeline.core.backtest import Backtest, SliceScore
+from ctpipeline.core.drift import DriftResult
 from ctpipeline.core.triggers import TriggerDecision
 
 
@@ -27,7 +29,7 @@ class Scored:
 class Trained:
     """A challenger fitted on its training window."""
 
-    model: object = field(repr=False, compare=False)
+    model: Pipeline = field(repr=False, compare=False)  # the fitted scikit-learn Pipeline
     train_rows: int = 0
     train_batches: tuple[str, ...] = ()
     fit_seconds: float = 0.0
@@ -48,7 +50,7 @@ class Monitoring:
     whether that triggers retraining."""
 
     reference_batches: tuple[str, ...]
-    drift: object | None  # core.drift.DriftResult; None without a reference
+    drift: DriftResult | None  # None without a reference
     champion: Scored | None
     champion_reference_metric: float | None
     decision: TriggerDecision

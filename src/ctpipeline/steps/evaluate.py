@@ -96,14 +96,13 @@ def evaluate(
 def make_decision(cfg: PipelineConfig, ev: Evaluation) -> Decision:
     """The promotion rule (`promotion:`) applied to the evaluation."""
     bt = ev.backtest
+    pooled = {k: getattr(bt, k) for k in ("challenger", "ci_low", "ci_high", "confidence")}
+    champion = bt.champion if ev.champion_version else None
     evidence = Evidence(
-        challenger=bt.challenger,
-        champion=bt.champion if ev.champion_version else None,
+        **pooled,
+        champion=champion,
         champion_version=ev.champion_version,
         champion_error=ev.champion_error,
-        ci_low=bt.ci_low,
-        ci_high=bt.ci_high,
-        confidence=bt.confidence,
         slices=ev.slices,
         latency_ms_per_1k=ev.latency_ms_per_1k,
         model_mb=ev.model_mb,

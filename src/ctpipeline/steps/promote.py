@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import logging
 
+from ctpipeline import faults
 from ctpipeline.adapters.mlflow import ModelRef, installed_requirements
 from ctpipeline.core.models import requirements_for
 from ctpipeline.core.policy import Decision
 from ctpipeline.core.record import version_description
 from ctpipeline.core.results import Evaluation, Trained
 from ctpipeline.errors import RegistryError
+from ctpipeline.locks import serialized
 from ctpipeline.steps.context import Pipeline
+from ctpipeline.store.ledger import champion_stack
 from ctpipeline.store.state import now_iso
 
 log = logging.getLogger(__name__)
@@ -43,6 +46,7 @@ def register_challenger(
     return ref
 
 
+@serialized(lambda p, *a, **k: p.paths.pipeline_dir(p.name) / "champion.lock", "moving the champion alias")
 def promote(
     p: Pipeline,
     ref: ModelRef,
@@ -54,8 +58,13 @@ def promote(
     action: str = "promote",
 ) -> bool:
     """Move `champion` to `ref` only if it still points where it did at evaluation time (compare-and-swap);
-    keep the champion it replaces under alias `previous`; write a ledger row."""
+    keep the champion it replaces under alias `previous`; write the ledger's intent row before the move and its
+    move row after (a crash in between is repaired by :func:`reconcile`)."""
     reg = p.registry
+    if p.ledger.champion() != expected_champion:  # out of step since an earlier crash: repair before the next move
+        reconcile(p)
+    move = dict(action=action, from_version=expected_champion, to_version=ref.version, reason=reason, trigger=trigger)
+    p.ledger.append(**move, run_id=run_id, intent=True)
     if not reg.compare_and_swap_alias("champion", ref, expected_champion):
         now = reg.champion()
         log.warning(
@@ -65,32 +74,85 @@ def promote(
             ref.version,
         )
         return False
+    faults.checkpoint("after-champion-alias")
     if expected_champion:
         reg.set_alias("previous", ModelRef(p.name, expected_champion, None))
-    p.ledger.append(
-        action=action,
-        from_version=expected_champion,
-        to_version=ref.version,
-        reason=reason,
-        trigger=trigger,
-        run_id=run_id,
-    )
+    p.ledger.append(**move, run_id=run_id)
     reg.set_version_tags(ref, {"ctp.promoted_at": now_iso()})
     log.info("%s: %s v%s is champion (was %s)", action, p.name, ref.version, expected_champion or "none")
     return True
 
 
+def reconcile(p: Pipeline, champion: ModelRef | None = None) -> dict | None:
+    """Make the ledger agree with the registry: when the registry's champion (`champion`, read now if not given)
+    is not the ledger's last `to_version` (a process died, or the ledger write failed, after the alias moved; or
+    someone moved the alias outside ctp), append an `action: reconcile` row naming both, and point `previous` at
+    the champion it replaced. Returns the row, or None when they agreed."""
+    champion = champion if champion is not None else p.registry.champion()
+    ledger_says = p.ledger.champion()
+    if champion is None or champion.version == ledger_says:
+        if champion is None and ledger_says is not None:
+            log.warning("the ledger says v%s is champion but the registry has no champion alias", ledger_says)
+        return None
+    intent = p.ledger.intent_for(champion.version)
+    if intent is not None and intent.get("from_version") == ledger_says:
+        why = (
+            f"the {intent['action']} v{ledger_says or '-'} -> v{champion.version} moved the alias but its ledger row "
+            f"was not written (the process stopped or the write failed); recorded now. Its reason: {intent['reason']}"
+        )
+    else:
+        why = f"the champion alias was moved outside ctp (registry v{champion.version}, ledger v{ledger_says or '-'})"
+    row = p.ledger.append(
+        action="reconcile",
+        from_version=ledger_says,
+        to_version=champion.version,
+        reason=why,
+        trigger=(intent or {}).get("trigger", "reconcile"),
+        run_id=(intent or {}).get("run_id"),
+    )
+    if ledger_says:
+        p.registry.set_alias("previous", ModelRef(p.name, ledger_says, None))
+    log.warning("ledger repaired: %s", why)
+    return row
+
+
+def current_champion(p: Pipeline) -> ModelRef | None:
+    """The registry's champion, with the ledger reconciled to it first (what a cycle evaluates against)."""
+    champion = p.registry.champion()
+    reconcile(p, champion)
+    return champion
+
+
+def ledger_mismatch(p: Pipeline) -> str | None:
+    """Read-only: why the ledger and the registry disagree about the champion, or None."""
+    champion = p.registry.champion()
+    ledger_says = p.ledger.champion()
+    if (champion.version if champion else None) == ledger_says:
+        return None
+    return (
+        f"the registry's champion is v{champion.version if champion else '(none)'} but the ledger's last move is to "
+        f"v{ledger_says or '(none)'}: the next cycle, rollback or approval records a reconcile row"
+    )
+
+
 def rollback(p: Pipeline, to_version: str | None = None, reason: str = "manual rollback") -> tuple[str, str]:
-    """Point `champion` back at the previous champion (or `to_version`). Returns (from, to)."""
+    """Point `champion` back at the champion the current one replaced (or `to_version`). Returns (from, to).
+
+    The champion is read once; the ledger is reconciled with that reading, and the target is the version below it
+    in :func:`champion_stack`, so a second rollback steps further back; the move is a compare-and-swap from the
+    version read, so a promotion landing meanwhile makes the rollback fail instead of being overwritten."""
     reg = p.registry
     current = reg.champion()
     if current is None:
         raise RegistryError(f"{p.name} has no champion: nothing to roll back")
+    reconcile(p, current)
     if to_version is None:
-        prev = reg.get_alias("previous")
-        if prev is None:
-            raise RegistryError(f"{p.name} has no 'previous' alias: pass --to-version N")
-        to_version = prev.version
+        stack = champion_stack(p.ledger.rows())
+        if len(stack) < 2:
+            raise RegistryError(
+                f"{p.name}: the ledger holds no champion before v{current.version}; pass --to-version N"
+            )
+        to_version = stack[-2]
     target = reg.get_version(str(to_version))
     if target is None:
         raise RegistryError(f"{p.name} has no version {to_version}")
@@ -112,6 +174,7 @@ def pending_approval(p: Pipeline) -> tuple[ModelRef, str | None, dict[str, str]]
 
 def approve(p: Pipeline, reason: str = "approved by hand") -> str:
     ref, expected, tags = pending_approval(p)
+    reconcile(p)
     if not promote(
         p, ref, expected, reason=reason, trigger="approval", run_id=tags.get("ctp.run_id"), action="approve"
     ):

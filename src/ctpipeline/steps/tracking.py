@@ -3,18 +3,43 @@ the decision record; the champion's metric over time on the pipeline's long-live
 
 from __future__ import annotations
 
+import logging
+
 import pandas as pd
 
 from ctpipeline.adapters.mlflow import ModelRef
 from ctpipeline.core.models import DEFAULTS
 from ctpipeline.core.policy import Decision
+from ctpipeline.core.quality import QualityResult
 from ctpipeline.core.report import decision_markdown
 from ctpipeline.core.results import Evaluation, Monitoring, Trained
 from ctpipeline.steps.context import Pipeline
 from ctpipeline.store.landing import Batch
+from ctpipeline.store.state import now_iso
+
+log = logging.getLogger(__name__)
+
+
+def close_stale_runs(p: Pipeline) -> list[str]:
+    """Mark KILLED the pipeline's cycle runs left RUNNING by a process that died (SIGKILL, power loss), with a tag
+    saying why. Called while holding the training slot: no live cycle of this pipeline can own a RUNNING run."""
+    stale = p.tracking.search_run_ids(f"attributes.status = 'RUNNING' and tags.`ctp.pipeline` = '{p.name}'")
+    for run_id in stale:
+        p.tracking.set_tags(
+            run_id,
+            {
+                "ctp.status": "killed",
+                "ctp.killed_reason": f"left RUNNING by a cycle whose process died; closed by the next at {now_iso()}",
+            },
+        )
+        p.tracking.end_run(run_id, "KILLED")
+        log.warning("MLflow run %s of %s was left RUNNING by a dead process: marked KILLED", run_id, p.name)
+    return stale
 
 
 def start_run(p: Pipeline, batch: Batch, trigger: str) -> str:
+    """Close the runs a dead cycle left RUNNING, then open this cycle's run."""
+    close_stale_runs(p)
     return p.tracking.start_run(
         run_name=batch.name,
         tags={
@@ -27,7 +52,7 @@ def start_run(p: Pipeline, batch: Batch, trigger: str) -> str:
     )
 
 
-def log_inputs(p: Pipeline, run_id: str, df: pd.DataFrame, quality) -> None:
+def log_inputs(p: Pipeline, run_id: str, df: pd.DataFrame, quality: QualityResult) -> None:
     """Config, data facts and the GX result on the run, whatever the outcome."""
     t = p.tracking
     t.log_dict(run_id, p.cfg.to_yaml_dict(), "config/pipeline.yaml")

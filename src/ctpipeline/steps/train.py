@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import time
 
+import numpy as np
 import pandas as pd
 
 from ctpipeline.config.schema import PipelineConfig
@@ -13,6 +14,7 @@ from ctpipeline.core.backtest import assign_windows
 from ctpipeline.core.data import labelled, make_xy, training_frame
 from ctpipeline.core.models import build_model
 from ctpipeline.core.results import Skipped, Trained
+from ctpipeline.errors import DataError
 
 log = logging.getLogger(__name__)
 
@@ -22,11 +24,26 @@ def window_names(cfg: PipelineConfig, accepted: list[str], batch: str) -> list[s
     return [b for b in accepted if b < batch][-cfg.training.window_batches :]
 
 
+def window_problem(X: pd.DataFrame, y: pd.Series) -> str | None:
+    """Why the training window's model inputs would give a broken or silently worse model, or None."""
+    empty = [c for c in X.columns if X[c].isna().all()]
+    if empty:
+        return f"features {empty} are null in every row of the training window"
+    numeric = X.select_dtypes("number")
+    infinite = [c for c in numeric.columns if np.isinf(numeric[c].to_numpy(dtype="float64")).any()]
+    if infinite:
+        return f"features {infinite} hold infinite values in the training window"
+    return None
+
+
 def train_challenger(
     cfg: PipelineConfig, batch: str, batch_df: pd.DataFrame, window: list[pd.DataFrame], names: list[str]
 ) -> Trained | Skipped:
-    """Fit on `window` (the frames of batches `names`); Skipped with the reason when there is nothing to train on
-    or nothing to judge the challenger on."""
+    """Fit on `window` (the frames of batches `names`); Skipped with the reason when there is nothing (usable) to
+    train on or nothing to judge the challenger on. The new batch was checked before it got here
+    (`ingest.check_quality` quarantines an unusable one); a window that is unusable (batches accepted before those
+    checks) or that the estimator refuses is Skipped with the reason: the new batch is not at fault, and no model
+    is better than a broken one."""
     frame = training_frame(window, cfg)
     if len(frame) == 0:
         return Skipped("not enough accepted data before this batch to train a challenger yet")
@@ -37,18 +54,33 @@ def train_challenger(
     _, edges = assign_windows(evald[tcol], cfg.backtest)
     first = max(edges[0][0], pd.to_datetime(evald[tcol], utc=True).min())  # fixed windows may reach before it
     frame = frame[pd.to_datetime(frame[tcol], utc=True) < first - pd.Timedelta(cfg.backtest.gap)]
-    X, y = make_xy(frame, cfg)
+    where = f"training window {','.join(names)}"
+    try:
+        X, y = make_xy(frame, cfg)
+    except (DataError, TypeError, ValueError) as exc:
+        return Skipped(f"{where} cannot be used: {exc}")
     if len(X) < cfg.training.min_train_rows:
         return Skipped(
-            f"only {len(X)} labelled rows in training window {','.join(names)} "
-            f"(< training.min_train_rows {cfg.training.min_train_rows}): accumulating"
+            f"only {len(X)} labelled rows in {where} (< training.min_train_rows {cfg.training.min_train_rows}): "
+            "accumulating"
         )
     if cfg.target.task == "classification" and y.nunique() < 2:
-        return Skipped(f"training window {','.join(names)} holds a single class: accumulating")
+        return Skipped(f"{where} holds a single class: accumulating")
+    if problem := window_problem(X, y):
+        return Skipped(f"{where} cannot be used: {problem}")
+    return _fit(cfg, X, y, names, frame, where)
+
+
+def _fit(cfg: PipelineConfig, X: pd.DataFrame, y: pd.Series, names: list[str], frame, where: str):
     model = build_model(cfg)
     t0 = time.perf_counter()
-    model.fit(X, y)
+    try:
+        model.fit(X, y)
+    except (TypeError, ValueError) as exc:  # the estimator refused the data: say why, train nothing
+        log.warning("%s: the estimator refused the data: %s", where, exc)
+        return Skipped(f"{where}: {cfg.model.type} refused the data ({type(exc).__name__}: {exc})")
     secs = time.perf_counter() - t0
     log.info("trained %s on %d rows from %s in %.1fs", cfg.model.type, len(X), names, secs)
+    tcol = cfg.data.time_column
     end = str(pd.to_datetime(frame[tcol], utc=True).max()) if len(frame) else None
     return Trained(model, len(X), tuple(names), secs, X.head(5), end)

@@ -97,35 +97,126 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def landed_batches(landing_dir: Path) -> list[Batch]:
+def _sha256_or_mark(path: Path) -> str:
+    """The content hash, or a mark naming why the file cannot be read (it is then quarantined, not crashed on)."""
+    try:
+        return file_sha256(path)
+    except OSError as exc:
+        return f"unreadable-{exc.errno or 0}-{path.lstat().st_mtime_ns}"
+
+
+def batch_files(landing_dir: Path) -> list[Path]:
+    """The Parquet batch files of the landing folder (links included), oldest period first (by name)."""
     if not landing_dir.is_dir():
         return []
-    files = sorted(p for p in landing_dir.glob("*.parquet") if not p.name.startswith("."))
-    return [Batch(p.stem, p, file_sha256(p)) for p in files]
+    return sorted(
+        p for p in landing_dir.glob("*.parquet") if not p.name.startswith(".") and (p.is_file() or p.is_symlink())
+    )
+
+
+def landed_batches(landing_dir: Path) -> list[Batch]:
+    """The batches of the landing folder, oldest period first. A file that cannot be read is listed too (its hash
+    is a mark): reading it fails, so it is quarantined with the reason."""
+    return [Batch(p.stem, p, _sha256_or_mark(p)) for p in batch_files(landing_dir)]
+
+
+def stray_files(landing_dir: Path) -> list[str]:
+    """Names in the landing folder that are not Parquet batch files (a CSV, a folder...): never processed."""
+    if not landing_dir.is_dir():
+        return []
+    return sorted(
+        p.name + ("/" if p.is_dir() else "")
+        for p in landing_dir.iterdir()
+        if not p.name.startswith(".") and not (p.suffix == ".parquet" and (p.is_file() or p.is_symlink()))
+    )
+
+
+def parquet_columns(path: Path) -> list[str] | None:
+    """The column names in a Parquet file's footer (no data read); None when the file cannot be read."""
+    import pyarrow.parquet as pq
+
+    try:
+        return list(pq.read_schema(path).names)
+    except Exception:  # pyarrow raises several types for files that are not Parquet
+        return None
+
+
+def parquet_rows(path: Path) -> int | None:
+    import pyarrow.parquet as pq
+
+    try:
+        return int(pq.read_metadata(path).num_rows)
+    except Exception:  # pyarrow raises several types for files that are not Parquet
+        return None
+
+
+def _unreadable(batch: Batch, exc: Exception) -> DataError:
+    path = batch.path
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as f:
+            head = f.read(4)
+    except OSError as err:
+        return DataError(f"batch {batch.name}: cannot read {path}: {err.strerror or err}")
+    if size == 0:
+        return DataError(f"batch {batch.name}: cannot read {path}: it is empty (0 bytes)")
+    if head != b"PAR1":
+        return DataError(
+            f"batch {batch.name}: cannot read {path}: it is not a Parquet file (it starts with {head!r}, not b'PAR1')"
+        )
+    return DataError(f"batch {batch.name}: cannot read {path} (truncated or corrupt Parquet?): {exc}")
 
 
 def read_batch(batch: Batch) -> pd.DataFrame:
+    columns = parquet_columns(batch.path)
+    if columns is not None:
+        twice = sorted({c for c in columns if columns.count(c) > 1})
+        if twice:
+            raise DataError(f"batch {batch.name}: columns {twice} appear more than once in {batch.path}")
     try:
         return pd.read_parquet(batch.path)
     except Exception as exc:  # pyarrow raises several types for corrupt files
-        raise DataError(f"batch {batch.name}: cannot read {batch.path}: {exc}") from None
+        raise _unreadable(batch, exc) from None
+
+
+def _free_stem(qdir: Path, batch: Batch) -> str:
+    """A name under which neither a batch file nor a report exists yet in the quarantine folder."""
+    candidates = [batch.name, f"{batch.name}.{batch.sha256[:8]}"]
+    candidates += (f"{batch.name}.{batch.sha256[:8]}.{i}" for i in range(2, 10_000))
+    return next(c for c in candidates if not (qdir / f"{c}.parquet").exists() and not (qdir / f"{c}.gx.json").exists())
 
 
 def quarantine_file(batch: Batch, qdir: Path, report: dict[str, Any]) -> Path:
-    """Move a rejected batch out of the landing folder, beside its report. Nothing is deleted.
+    """Move a rejected batch out of the landing folder, beside its report. Nothing is deleted, and no earlier
+    report is overwritten (a batch released and quarantined again gets a new name).
 
     The report is written first, then the file is renamed (atomic on one filesystem), so a crash in between
     leaves the batch in landing, where the next run finds it again."""
     qdir.mkdir(parents=True, exist_ok=True)
-    stem = batch.name
-    if (qdir / f"{stem}.parquet").exists():
-        stem = f"{batch.name}.{batch.sha256[:8]}"
+    stem = _free_stem(qdir, batch)
     (qdir / f"{stem}.gx.json").write_text(json.dumps(report, indent=2, default=str), encoding="utf-8")
     target = qdir / f"{stem}.parquet"
     try:
         os.replace(batch.path, target)
     except OSError:  # landing folder on another filesystem: copy, then remove
         shutil.move(str(batch.path), target)
+    return target
+
+
+def release_file(quarantined: Path, landing_dir: Path, name: str) -> Path:
+    """Move a quarantined batch file back into the landing folder under its batch name (its report stays)."""
+    target = landing_dir / f"{name}.parquet"
+    landing_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(quarantined, target, follow_symlinks=False)  # never overwrites a file landed meanwhile
+    except FileExistsError:
+        raise
+    except OSError:  # another filesystem, or no hard links: check, then move
+        if target.exists() or target.is_symlink():
+            raise FileExistsError(target) from None
+        shutil.move(str(quarantined), target)
+        return target
+    os.unlink(quarantined)
     return target
 
 

@@ -1,7 +1,10 @@
-"""The webhook receiver: signed alerts in, at most one continuous-training flow run per model out.
+"""The webhook receiver: authenticated alerts in, at most one continuous-training flow run per model out.
 
-* :mod:`~ctpipeline.webhook.settings`: :class:`WebhookSettings`, :func:`load_webhook_settings`;
-* :mod:`~ctpipeline.webhook.auth`: HMAC signing and checking (:func:`sign`, :func:`verify`, :func:`signed_headers`);
+* :mod:`~ctpipeline.webhook.settings`: :class:`WebhookSettings`, :class:`SenderSettings`,
+  :func:`load_webhook_settings`;
+* :mod:`~ctpipeline.webhook.auth`: the checks of each kind of sender: the receiver's HMAC (:func:`sign`,
+  :func:`verify`, :func:`signed_headers`), Grafana's HMAC (:func:`grafana_sign`), Authorization header, basic auth;
+* :mod:`~ctpipeline.webhook.senders`: which configured sender sent a request (:func:`authenticate`);
 * :mod:`~ctpipeline.webhook.payloads`: :class:`Alert`, :func:`parse_body`, :func:`normalise`;
 * :mod:`~ctpipeline.webhook.store`: :class:`WebhookState`, the SQLite state;
 * :mod:`~ctpipeline.webhook.app`: :func:`create_app` (FastAPI) and the :class:`Launcher` protocol.
@@ -15,13 +18,15 @@ from ctpipeline.webhook.auth import (
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
     check_request,
+    grafana_sign,
     read_secret,
     sign,
     signed_headers,
     verify,
 )
 from ctpipeline.webhook.payloads import Alert, PayloadError, normalise, parse_body
-from ctpipeline.webhook.settings import WebhookSettings, load_webhook_settings
+from ctpipeline.webhook.senders import authenticate, load_senders
+from ctpipeline.webhook.settings import SenderSettings, WebhookSettings, load_webhook_settings
 from ctpipeline.webhook.store import WebhookState
 
 __all__ = [
@@ -30,10 +35,14 @@ __all__ = [
     "Alert",
     "Launcher",
     "PayloadError",
+    "SenderSettings",
     "WebhookSettings",
     "WebhookState",
+    "authenticate",
     "check_request",
     "create_app",
+    "grafana_sign",
+    "load_senders",
     "load_webhook_settings",
     "normalise",
     "parse_body",

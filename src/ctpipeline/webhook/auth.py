@@ -1,4 +1,14 @@
-"""Request authentication: HMAC-SHA256 over ``f"{timestamp}.".encode() + body``, as GitHub and Stripe sign theirs.
+"""Request authentication primitives, one per kind of sender (which sender may use which: ``webhook.senders``).
+
+* the receiver's own HMAC-SHA256 over ``f"{timestamp}.".encode() + body``, as GitHub and Stripe sign theirs
+  (:func:`sign`, :func:`verify`, :func:`check_request`);
+* Grafana's HMAC option (:func:`grafana_sign`, :func:`check_grafana`): lowercase hex HMAC-SHA256 over
+  ``<timestamp>:<body>``, or over the body alone when no timestamp header is configured (as
+  ``github.com/grafana/alerting/http/hmac.go`` signs);
+* an ``Authorization: <scheme> <credentials>`` header (:func:`check_authorization`) and HTTP basic auth
+  (:func:`check_basic`), as Alertmanager's ``http_config`` and Grafana's webhook send them.
+
+Every secret comparison is ``hmac.compare_digest``.
 
 Signing, in a shell (see docs/webhook.md)::
 
@@ -11,6 +21,8 @@ Signing, in a shell (see docs/webhook.md)::
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 import os
@@ -27,11 +39,21 @@ _TS_RE = re.compile(r"^[0-9]{1,12}$")
 _SIG_RE = re.compile(r"^sha256=[0-9a-fA-F]{64}$")
 
 
-def read_secret(secret_env: str) -> bytes:
-    """The HMAC secret from the environment variable `secret_env`; CtpError if it is unset or empty."""
+MIN_SECRET_CHARS = 16
+_HEX64_RE = re.compile(r"^[0-9a-fA-F]{64}$")
+
+
+def read_secret(secret_env: str, what: str = "the webhook's HMAC secret", min_chars: int = 0) -> bytes:
+    """The secret in the environment variable `secret_env`; CtpError if it is unset, empty or shorter than
+    `min_chars` characters (the receiver asks for :data:`MIN_SECRET_CHARS`)."""
     value = os.environ.get(secret_env, "")
     if not value:
-        raise CtpError(f"environment variable {secret_env} (the webhook's HMAC secret) is not set or empty")
+        raise CtpError(f"environment variable {secret_env} ({what}) is not set or empty")
+    if len(value) < min_chars:
+        raise CtpError(
+            f"environment variable {secret_env} ({what}) is shorter than {min_chars} characters: "
+            'use a long random value, e.g. "$(openssl rand -hex 32)"'
+        )
     return value.encode("utf-8")
 
 
@@ -80,3 +102,79 @@ def signed_headers(secret: bytes, body: bytes, timestamp: int | None = None) -> 
     """Headers for a signed JSON POST (used by `ctp webhook send` and the tests)."""
     ts = str(int(time.time() if timestamp is None else timestamp))
     return {"Content-Type": "application/json", TIMESTAMP_HEADER: ts, SIGNATURE_HEADER: sign(secret, ts, body)}
+
+
+# --------------------------------------------------------------------------- Grafana's HMAC option
+
+
+def grafana_sign(secret: bytes, body: bytes, timestamp: str | None = None) -> str:
+    """Lowercase hex HMAC-SHA256(secret, ``timestamp + ":" + body``), or of ``body`` alone without a timestamp."""
+    mac = hmac.new(secret, digestmod=hashlib.sha256)
+    if timestamp is not None:
+        mac.update(timestamp.encode("ascii") + b":")
+    mac.update(body)
+    return mac.hexdigest()
+
+
+def check_grafana(
+    secret: bytes, signature: str, timestamp: str | None, body: bytes, *, now: float, max_skew_seconds: int
+) -> str | None:
+    """``None`` when `signature` is :func:`grafana_sign` of the body (and `timestamp`, when the sender is configured
+    with a timestamp header: then `timestamp` is a string, possibly empty) and the timestamp is fresh; else why not."""
+    signature = signature.strip()
+    if timestamp is not None:
+        timestamp = timestamp.strip()
+        if not _TS_RE.match(timestamp):
+            return "missing or invalid Grafana timestamp header: expected Unix time in seconds"
+    if not _HEX64_RE.match(signature):
+        return "invalid Grafana signature: expected 64 hex digits"
+    expected = grafana_sign(secret, body, timestamp).encode("ascii")
+    if not hmac.compare_digest(expected, signature.lower().encode("ascii")):
+        return "signature mismatch"
+    if timestamp is not None and abs(now - int(timestamp)) > max_skew_seconds:
+        return f"stale timestamp: more than {max_skew_seconds}s away from the receiver's clock"
+    return None
+
+
+# --------------------------------------------------------------------------- Authorization header, basic auth
+
+
+def split_authorization(header: str) -> tuple[str, str] | None:
+    """``(scheme, credentials)`` of an ``Authorization`` header value, or None when it has no credentials."""
+    scheme, _, credentials = header.strip().partition(" ")
+    credentials = credentials.strip()
+    return (scheme, credentials) if scheme and credentials else None
+
+
+def check_authorization(secret: bytes, scheme: str, header: str) -> str | None:
+    """``None`` when `header` is ``<scheme> <secret>`` (scheme case-insensitive, RFC 9110); else why not."""
+    parts = split_authorization(header)
+    if parts is None or parts[0].lower() != scheme.lower():
+        return f"expected an Authorization header with scheme {scheme}"
+    try:
+        given = parts[1].encode("utf-8")
+    except UnicodeEncodeError:
+        return "credentials do not match"
+    return None if hmac.compare_digest(secret, given) else "credentials do not match"
+
+
+def check_basic(username: str, password: bytes, header: str) -> str | None:
+    """``None`` when `header` is ``Basic base64(username:password)``; else why not. Both parts are compared in
+    constant time, and both always are."""
+    parts = split_authorization(header)
+    if parts is None or parts[0].lower() != "basic":
+        return "expected an Authorization header with scheme Basic"
+    try:
+        user, sep, given = base64.b64decode(parts[1], validate=True).partition(b":")
+    except (binascii.Error, ValueError):
+        return "invalid basic auth credentials: not base64"
+    if not sep:
+        return "invalid basic auth credentials: no ':' between user and password"
+    user_ok = hmac.compare_digest(username.encode("utf-8"), user)
+    password_ok = hmac.compare_digest(password, given)
+    return None if user_ok and password_ok else "user name or password do not match"
+
+
+def basic_header(username: str, password: bytes) -> str:
+    """The ``Authorization`` value of HTTP basic auth (Go's ``SetBasicAuth``: standard base64 of ``user:pass``)."""
+    return "Basic " + base64.b64encode(username.encode("utf-8") + b":" + password).decode("ascii")

@@ -12,7 +12,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 MAX_REASON_CHARS = 500
 _GENERIC_SHAPE = (
-    ' (expected {"model": ..., "reason": ..., "status": "firing"|"resolved", "dedupe_key": optional, "labels": {...}})'
+    ' (expected {"model": ..., "reason": ..., "status": "firing"|"resolved", "dedupe_key": optional, "name": optional,'
+    ' "labels": {...}})'
 )
 
 
@@ -26,9 +27,17 @@ class Alert:
     reason: str
     labels: dict[str, str]
     source: Literal["generic", "alertmanager", "grafana"]
+    name: str = ""  # the alert's name: label `alertname` (Alertmanager; Grafana: the rule title) or `name`
+    receiver: str = ""  # the sending tool's receiver / contact point name (`receiver` of the notification)
+    sender: str = ""  # the configured sender that authenticated the request (set by the receiver)
     # Set by the receiver just before launching: the same value is reused when a failed launch is retried, so a
     # launcher can pass it to Prefect as the flow run's idempotency key (a lost answer never makes two runs).
     launch_id: str | None = None
+
+    def describe(self) -> dict[str, str]:
+        """What the flow run's ``alert`` parameter, its MLflow tags and the decision record carry of the alert."""
+        keys = ("reason", "name", "sender", "receiver", "source", "dedupe_key", "model")
+        return {k: getattr(self, k) for k in keys}
 
 
 class PayloadError(ValueError):
@@ -40,6 +49,7 @@ class _Generic(BaseModel):
 
     model: str = Field(min_length=1, max_length=200)
     reason: str = Field(default="", max_length=2000)
+    name: str = Field(default="", max_length=200)
     status: Literal["firing", "resolved"] = "firing"
     dedupe_key: str | None = Field(default=None, min_length=1, max_length=500)
     labels: dict[str, str | int | float | bool | None] = Field(default_factory=dict, max_length=200)
@@ -65,6 +75,7 @@ class _AmGroup(BaseModel):
     alerts: list[_AmAlert] = Field(min_length=1, max_length=1000)
     commonLabels: dict[str, str] = Field(default_factory=dict)
     groupKey: str | None = Field(default=None, max_length=5000)
+    receiver: str | None = Field(default=None, max_length=500)
     # Grafana unified alerting adds these (version "1"):
     orgId: int | None = None
     state: str | None = Field(default=None, max_length=100)
@@ -151,6 +162,8 @@ def _group_alerts(payload: dict[str, Any]) -> list[Alert]:
                 reason=_short(reason),
                 labels=labels,
                 source=source,
+                name=_short(labels.get("alertname", ""), 200),
+                receiver=_short(group.receiver or "", 200),
             )
         )
     return out
@@ -170,4 +183,5 @@ def _generic_alert(payload: dict[str, Any]) -> Alert:
         reason=_short(g.reason),
         labels=labels,
         source="generic",
+        name=g.name or labels.get("alertname", ""),
     )

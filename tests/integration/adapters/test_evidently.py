@@ -6,8 +6,6 @@ The pure plan (kinds, sampling, method by sample size) is unit-tested in tests/u
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -199,12 +197,3 @@ def test_method_lists_match_installed_evidently():
     assert {t.name for t in tests if ColumnType.Numerical in t.allowed_feature_types} == NUMERIC_METHODS
     assert {t.name for t in tests if ColumnType.Categorical in t.allowed_feature_types} == CATEGORICAL_METHODS
     assert DISTANCE_METHODS <= NUMERIC_METHODS | CATEGORICAL_METHODS
-
-
-def test_import_is_light():
-    code = (
-        "import sys, ctpipeline.adapters.evidently; "
-        "print(sorted(m for m in ('evidently', 'prefect', 'mlflow') if m in sys.modules))"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"

@@ -17,7 +17,6 @@ from mlflow_support import MODEL, empty_db, isolated, state, stores_at  # noqa: 
 
 from ctpipeline.adapters.mlflow import (  # noqa: E402
     LazyClient,
-    ModelRegistry,
     ModelStore,
     Registry,
     Tracking,
@@ -135,18 +134,3 @@ def test_env_default_keeps_a_value_the_user_set(monkeypatch):
     with env_default("CTP_TEST_FLAG", "true"):
         assert os.environ["CTP_TEST_FLAG"] == "false"
     assert os.environ["CTP_TEST_FLAG"] == "false"
-
-
-def test_temporary_model_registry_shim_forwards_to_the_three_stores(state, empty_db):
-    # temporary: removed with ModelRegistry when steps/ moves to MlflowStores
-    stores = stores_at(state, empty_db)
-    reg = ModelRegistry(stores.tracking.tracking_uri, MODEL, "ctp-test")
-    assert reg.start_run.__self__ is reg.stores.tracking
-    assert reg.champion.__self__ is reg.stores.registry
-    assert reg.load_model.__self__ is reg.stores.models
-    assert reg.champion() is None
-    run_id = reg.start_run("r")
-    assert stores.tracking.ensure_experiment() == reg.ensure_experiment()
-    reg.end_run(run_id)
-    with pytest.raises(AttributeError):
-        reg.log_file  # noqa: B018 - dropped from the API

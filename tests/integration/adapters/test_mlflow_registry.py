@@ -92,20 +92,22 @@ def test_compare_and_swap_alias(stores, client):
     assert reg.champion() == v3
 
 
-def test_alias_pointing_at_missing_version_is_a_registry_error(stores, client, state):
+@pytest.mark.parametrize(
+    ("corruption", "message"),
+    [  # MLflow drops aliases with the version it deletes, so corrupt the store directly
+        ("UPDATE registered_model_aliases SET version = 42 WHERE alias = 'champion'", "does not exist any more"),
+        (
+            "UPDATE model_versions SET status = 'PENDING_REGISTRATION' WHERE version = 1",
+            "registration status is PENDING_REGISTRATION",
+        ),
+    ],
+)
+def test_alias_pointing_at_a_missing_or_unfinished_version_is_a_registry_error(
+    stores, client, state, corruption, message
+):
     [ref] = bare_versions(client, 1)
     stores.registry.set_alias("champion", ref)
-    # MLflow drops aliases with the version it deletes, so corrupt the store directly.
     with sqlite3.connect(state / "mlflow.db") as db:
-        db.execute("UPDATE registered_model_aliases SET version = 42 WHERE alias = 'champion'")
-    with pytest.raises(RegistryError, match="does not exist any more"):
-        stores.registry.champion()
-
-
-def test_alias_pointing_at_unfinished_version_is_a_registry_error(stores, client, state):
-    [ref] = bare_versions(client, 1)
-    stores.registry.set_alias("champion", ref)
-    with sqlite3.connect(state / "mlflow.db") as db:
-        db.execute("UPDATE model_versions SET status = 'PENDING_REGISTRATION' WHERE version = 1")
-    with pytest.raises(RegistryError, match="registration status is PENDING_REGISTRATION"):
+        db.execute(corruption)
+    with pytest.raises(RegistryError, match=message):
         stores.registry.champion()

@@ -15,20 +15,16 @@ bad signatures, stale timestamps and malformed JSON, must start nothing more.
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
 import yaml
+from webhook_support import RUN_TIMEOUT_S, runs_of, serve_process, tail, uvicorn_app, wait_for_deployment
 
 from ctpipeline.adapters.prefect.launcher import LaunchError, PrefectLauncher
 from ctpipeline.core import data
@@ -39,99 +35,11 @@ from ctpipeline.webhook.auth import signed_headers
 from ctpipeline.webhook.payloads import Alert
 from ctpipeline.webhook.settings import WebhookSettings
 
-from conftest import ROOT, free_port
+from conftest import free_port
 
 pytestmark = pytest.mark.integration
 
 SECRET = b"integration-test-secret-5f1d2c"
-RUN_TIMEOUT_S = 150
-
-
-def _tail(path: Path, n: int = 60) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-n:])
-    except OSError:
-        return "(no log)"
-
-
-@contextmanager
-def serve_process(cfg_path: Path, state: Path, api_url: str, workdir: Path):
-    """`serve` in a subprocess of its own process group; SIGTERM (then SIGKILL) to the group on exit."""
-    log_path = workdir / "serve.log"
-    env = {
-        **os.environ,
-        "PREFECT_API_URL": api_url,
-        "PREFECT_HOME": str(workdir / "prefect-home"),
-        "PREFECT_RUNNER_POLL_FREQUENCY": "1",  # default 10 s between polls for scheduled runs
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "DO_NOT_TRACK": "1",
-        "MLFLOW_DISABLE_TELEMETRY": "true",
-        "PYTHONUNBUFFERED": "1",
-    }
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "ctpipeline", "serve", "--config", str(cfg_path), "--state-dir", str(state)],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        try:
-            yield proc, log_path
-        finally:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-                try:
-                    proc.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                    proc.wait(timeout=10)
-            try:  # children left in the group (a flow run still going): stop them too
-                os.killpg(proc.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
-
-
-@contextmanager
-def uvicorn_app(app):
-    import uvicorn
-
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, name="webhook-uvicorn", daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 20
-        while not server.started:
-            assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-            time.sleep(0.05)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=20)
-        assert not thread.is_alive(), "uvicorn did not stop"
-
-
-def _wait_for_deployment(client, name: str, proc, log_path: Path, timeout: float = 90):
-    from prefect.exceptions import ObjectNotFound
-
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return client.read_deployment_by_name(name)
-        except ObjectNotFound:
-            pass
-        assert proc.poll() is None, f"serve exited with {proc.returncode}:\n{_tail(log_path)}"
-        assert time.monotonic() < deadline, f"deployment {name} not registered in {timeout}s:\n{_tail(log_path)}"
-        time.sleep(0.5)
-
-
-def _runs_of(client, deployment_id):
-    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
-
-    return client.read_flow_runs(deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id])))
 
 
 def test_signed_alert_starts_one_served_flow_run_and_storms_start_nothing(prefect_server, small_pipeline, tmp_path):
@@ -154,12 +62,12 @@ def test_signed_alert_starts_one_served_flow_run_and_storms_start_nothing(prefec
     timings: dict[str, float] = {}
 
     with serve_process(cfg_path, state, api_url, tmp_path) as (proc, log_path), get_client(sync_client=True) as client:
-        dep = _wait_for_deployment(client, deployment_name, proc, log_path)
+        dep = wait_for_deployment(client, deployment_name, proc, log_path)
         timings["deployment registered"] = time.monotonic() - t_start
         assert dep.parameters["trigger"] == "schedule" and dep.parameters["config"] == str(Path(cfg_path).resolve())
         # serve_deployments created the per-model training slot (one), so strict acquisition can find it
         assert client.read_global_concurrency_limit_by_name(f"train-{p.name}").limit == 1
-        assert _runs_of(client, dep.id) == []
+        assert runs_of(client, dep.id) == []
 
         settings = WebhookSettings(
             models={p.name: deployment_name},
@@ -186,13 +94,13 @@ def test_signed_alert_starts_one_served_flow_run_and_storms_start_nothing(prefec
                 fr = client.read_flow_run(flow_run_id)
                 if fr.state and fr.state.is_final():
                     break
-                assert proc.poll() is None, f"serve exited with {proc.returncode}:\n{_tail(log_path)}"
+                assert proc.poll() is None, f"serve exited with {proc.returncode}:\n{tail(log_path)}"
                 assert time.monotonic() < deadline, (
-                    f"flow run still {fr.state.name if fr.state else None} after {RUN_TIMEOUT_S}s:\n{_tail(log_path)}"
+                    f"flow run still {fr.state.name if fr.state else None} after {RUN_TIMEOUT_S}s:\n{tail(log_path)}"
                 )
                 time.sleep(1)
             timings["run final"] = time.monotonic() - t0
-            assert fr.state.is_completed(), f"{fr.state.name}: {fr.state.message}\n{_tail(log_path)}"
+            assert fr.state.is_completed(), f"{fr.state.name}: {fr.state.message}\n{tail(log_path)}"
             assert fr.deployment_id == dep.id
             assert fr.parameters["trigger"] == "webhook"
             assert fr.parameters["config"] == str(Path(cfg_path).resolve())  # the deployment's default, merged
@@ -233,7 +141,7 @@ def test_signed_alert_starts_one_served_flow_run_and_storms_start_nothing(prefec
             assert http.get("/healthz").json()["status"] == "ok"
 
         # exactly one flow run of the deployment, whatever came after
-        runs = _runs_of(client, dep.id)
+        runs = runs_of(client, dep.id)
         assert [str(r.id) for r in runs] == [flow_run_id], [(r.name, r.state_name) for r in runs]
         assert len(app.state.webhook_state.launches()) == 1
     timings["total"] = time.monotonic() - t_start

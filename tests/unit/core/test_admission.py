@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from ctpipeline.core.admission import Admission, LastLaunch, admit, reuses_launch_id
+from ctpipeline.core.admission import Admission, InFlight, LastLaunch, admit, reuses_launch_id
 
 T0 = 1_750_000_000.0
 MIN = 60.0
 
 
-def decide(now=T0, key=None, model=None, window=60, cooldown=30) -> Admission:
+def decide(now=T0, key=None, model=None, window=60, cooldown=30, flying_key=None, flying_model=None) -> Admission:
     return admit(
         model="flights-delay",
         dedupe_key="generic:drift-1",
@@ -19,6 +19,8 @@ def decide(now=T0, key=None, model=None, window=60, cooldown=30) -> Admission:
         last_for_model=model,
         dedupe_window_minutes=window,
         cooldown_minutes=cooldown,
+        in_flight_for_key=flying_key,
+        in_flight_for_model=flying_model,
     )
 
 
@@ -107,3 +109,30 @@ def test_a_pending_launch_id_is_reused_while_recent():
     assert not reuses_launch_id(T0, T0 - 60 * MIN, 60)
     # at least a minute, even with a shorter (or no) dedupe window
     assert reuses_launch_id(T0, T0 - 59, 0) and not reuses_launch_id(T0, T0 - 60, 0)
+
+
+# --------------------------------------------------------------------------- launches in flight
+
+
+def test_a_copy_of_an_alert_whose_launch_is_in_flight_is_a_duplicate_whatever_the_window():
+    live = InFlight(until=T0 + 100)
+    for window in (60, 0):
+        a = decide(flying_key=live, flying_model=live, window=window, cooldown=0)
+        assert a == Admission(False, "duplicate: a launch for this alert is in flight", "duplicate")
+    # a finished launch inside the window is reported with its run, before any claim
+    last = LastLaunch(T0 - MIN, "run-1")
+    assert decide(key=last, flying_key=live).flow_run_id == "run-1"
+
+
+def test_another_alert_of_a_model_being_launched_is_a_cooldown_only_with_a_cooldown():
+    live = InFlight(until=T0 + 100)
+    a = decide(flying_model=live)
+    assert not a.accepted and a.verdict == "cooldown" and a.flow_run_id is None
+    assert a.reason == "cooldown: a run of flights-delay is being started by another alert"
+    assert decide(flying_model=live, cooldown=0).accepted
+
+
+def test_a_claim_whose_lease_ran_out_counts_no_more():
+    dead = InFlight(until=T0)
+    assert not dead.live(T0) and InFlight(until=T0 + 0.1).live(T0)
+    assert decide(flying_key=dead, flying_model=dead).accepted

@@ -78,7 +78,8 @@ def test_add_commands_plugs_into_an_existing_parser():
     sub.add_parser("run")
     add_commands(sub)
     args = ap.parse_args(["webhook", "send", "--model", "m"])
-    assert args.url == "http://127.0.0.1:8787/alerts" and args.func.__name__ == "cmd_webhook_send"
+    # no --url: the receiver's config (--config) says where to post
+    assert args.url is None and args.config is None and args.func.__name__ == "cmd_webhook_send"
 
 
 def test_cli_webhook_serve_fails_early_without_secret_or_prefect(tmp_path, monkeypatch, capsys):
@@ -113,3 +114,87 @@ def test_deploy_specs(tmp_path):
         deploy_specs([str(flights)], tmp_path, cron=["0 6 * * *", None])
     with pytest.raises(CtpError, match="no pipeline config"):
         deploy_specs([], tmp_path)
+
+
+# --------------------------------------------------------------------------- send: the config's address and senders
+
+
+def _serve_in_thread(app, port):
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert server.started
+    return server, thread
+
+
+def test_cli_send_posts_to_the_configs_host_and_port_as_each_kind_of_sender(tmp_path, monkeypatch, capsys):
+    import yaml
+
+    from ctpipeline.cli.main import main
+    from ctpipeline.webhook.settings import load_webhook_settings
+
+    port = free_port()
+    cfg = tmp_path / "wh.yaml"
+    senders = [
+        {"name": "ctp", "auth": "hmac", "secret_env": "T_HMAC"},
+        {"name": "am", "auth": "authorization", "secret_env": "T_TOKEN"},
+        {"name": "basic", "auth": "basic", "username": "am", "secret_env": "T_PASSWORD"},
+        {
+            "name": "gf",
+            "auth": "grafana-hmac",
+            "secret_env": "T_GF",
+            "timestamp_header": "X-Grafana-Alerting-Timestamp",
+        },
+    ]
+    cfg.write_text(yaml.safe_dump({"models": {f"m{i}": "f/d" for i in range(4)}, "senders": senders, "port": port}))
+    for i, env in enumerate(("T_HMAC", "T_TOKEN", "T_PASSWORD", "T_GF")):
+        monkeypatch.setenv(env, f"cli-secret-{i}-0123456789abcdef")
+    launcher = FakeLauncher()
+    server, thread = _serve_in_thread(create_app(load_webhook_settings(cfg, tmp_path), launcher), port)
+    try:
+        for i, sender in enumerate([None, "am", "basic", "gf"]):
+            argv = ["webhook", "send", "-c", str(cfg), "-m", f"m{i}", "--name", "N"]
+            assert main(argv + (["--sender", sender] if sender else [])) == 0
+            out = capsys.readouterr().out
+            assert f"HTTP 202 from http://127.0.0.1:{port}/alerts" in out and '"started"' in out
+        assert main(["webhook", "send", "-c", str(cfg), "-m", "m0", "--sender", "nope"]) == 2
+        assert "no sender 'nope'" in capsys.readouterr().err
+        # --url wins over the config; a config that does not exist is a config error
+        assert main(["webhook", "send", "-m", "x", "--url", f"http://127.0.0.1:{free_port()}/alerts"]) == 1
+        assert main(["webhook", "send", "-c", str(tmp_path / "none.yaml"), "-m", "x"]) == 2
+    finally:
+        server.should_exit = True
+        thread.join(timeout=20)
+    assert [(c[0], c[2].sender, c[2].name) for c in launcher.calls] == [
+        ("m0", "ctp", "N"),
+        ("m1", "am", "N"),
+        ("m2", "basic", "N"),
+        ("m3", "gf", "N"),
+    ]
+
+
+def test_cli_serve_puts_a_relative_state_path_in_the_state_folder(tmp_path, monkeypatch, capsys):
+    import ctpipeline.webhook.app as webhook_app
+    from ctpipeline.cli.main import main
+
+    cfg = tmp_path / "conf" / "wh.yaml"
+    cfg.parent.mkdir()
+    cfg.write_text("models: {m: flow/dep}\nstate_path: webhook/state.db\n")
+    monkeypatch.setenv("CTP_WEBHOOK_SECRET", WEBHOOK_SECRET.decode())
+    monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:9/api")
+    served = []
+    monkeypatch.setattr(webhook_app, "serve", lambda app, host, port, verbose=False: served.append((host, port)))
+    assert main(["webhook", "serve", "-c", str(cfg), "--state-dir", str(tmp_path / "st"), "--port", "9999"]) == 0
+    assert (tmp_path / "st" / "webhook" / "state.db").is_file() and served == [("127.0.0.1", 9999)]
+    assert "senders default (hmac)" in capsys.readouterr().out
+    monkeypatch.setenv("CTP_HOME", str(tmp_path / "home"))
+    assert main(["webhook", "serve", "-c", str(cfg)]) == 0
+    assert (tmp_path / "home" / "webhook" / "state.db").is_file()
+    monkeypatch.setenv("CTP_WEBHOOK_SECRET", "too-short")
+    assert main(["webhook", "serve", "-c", str(cfg)]) == 1
+    assert "CTP_WEBHOOK_SECRET" in capsys.readouterr().err and len(served) == 2

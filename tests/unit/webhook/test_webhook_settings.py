@@ -58,7 +58,6 @@ def test_settings_defaults_and_state_path(tmp_path):
                 "  - port: Input should be greater than or equal to 1",
             ],
         ),
-        ("models: {m: flow/dep}\n", ["  - state_path: Field required"]),
         (
             "state_path: a.db\nsecret_env: 'not a name'\n",
             ["  - models: Field required", "  - secret_env: String should"],

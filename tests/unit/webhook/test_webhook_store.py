@@ -55,6 +55,7 @@ def test_record_launch_sets_key_model_and_history_and_clears_the_pending_id(tmp_
         "flow_run_id": "run-1",
         "source": "generic",
         "reason": "r",
+        "sender": "",
     }
     assert [r["flow_run_id"] for r in state.launches("churn")] == ["run-3"]
 

@@ -36,7 +36,6 @@ import logging
 import threading
 import time
 import warnings
-from collections.abc import Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -44,7 +43,7 @@ from ctpipeline.core.drift import DISTANCE_METHODS, ColumnDrift, DriftConfig, Dr
 from ctpipeline.core.jsonable import to_jsonable
 
 if TYPE_CHECKING:  # pragma: no cover
-    import pandas as pd
+    pass
 
 log = logging.getLogger(__name__)
 
@@ -54,20 +53,10 @@ _ev_lock = threading.RLock()
 _ev_state: dict[str, Any] = {}
 
 
-def detect_drift(
-    reference: pd.DataFrame,
-    current: pd.DataFrame,
-    numeric: Sequence[str],
-    categorical: Sequence[str],
-    cfg: DriftConfig | None = None,
-    seed: int = 0,
-) -> DriftResult:
-    """Compare `current` with `reference` column by column (neither frame is modified).
-
-    `numeric` / `categorical` say each column's kind (usually the model's features); `cfg.columns`,
-    when set, narrows the comparison to those columns (a column in neither list gets its kind from
-    the reference dtype). Raises DataError when a frame is empty or no column can be compared.
-    """
+def detect_drift(reference, current, numeric, categorical, cfg: DriftConfig | None = None, seed=0) -> DriftResult:
+    """Compare `current` with `reference` (DataFrames) column by column, as `core.drift.plan_drift` plans it
+    (same arguments: the numeric and categorical column names, the config, the sampling seed; same errors;
+    neither frame is modified)."""
     started = time.perf_counter()
     cfg = cfg or DriftConfig()
     plan = plan_drift(reference, current, numeric, categorical, cfg, seed=seed)

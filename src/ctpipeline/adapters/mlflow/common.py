@@ -130,7 +130,7 @@ def mlflow_errors(what: str, tracking_uri: str) -> Iterator[None]:
     try:
         with quiet_mlflow():
             yield
-    except MlflowException as exc:
+    except (MlflowException, OSError) as exc:  # OSError: the artifact store's disk is full or unwritable
         raise RegistryError(f"MLflow {what} failed ({tracking_uri}): {mlflow_message(exc)}") from exc
 
 
@@ -240,3 +240,16 @@ def env_default(key: str, value: str) -> Iterator[None]:
             yield
         finally:
             os.environ.pop(key, None)
+
+
+class ModelScoped:
+    """Base of the adapter objects bound to one registered model in one store (no I/O on construction);
+    pass ``client`` to share one MLflow client with the other objects of the same store."""
+
+    def __init__(self, tracking_uri: str, model_name: str, *, client: LazyClient | None = None):
+        self.client = shared_client(tracking_uri, client)
+        self.tracking_uri = tracking_uri
+        self.model_name = model_name
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(tracking_uri={self.tracking_uri!r}, model_name={self.model_name!r})"

@@ -22,7 +22,7 @@ import tempfile
 from typing import TYPE_CHECKING, Any
 
 from ctpipeline.adapters.mlflow.common import (
-    LazyClient,
+    ModelScoped,
     env_default,
     fluent_uris,
     is_already_exists,
@@ -30,7 +30,6 @@ from ctpipeline.adapters.mlflow.common import (
     mlflow_errors,
     quiet_mlflow,
     sanitize_key,
-    shared_client,
 )
 from ctpipeline.adapters.mlflow.registry import ModelRef, check_ref, is_ready
 from ctpipeline.errors import RegistryError
@@ -127,20 +126,8 @@ def _log_model_kwargs(
     }
 
 
-class ModelStore:
-    """Model files of the registered model ``model_name``: log + register new versions, load them.
-
-    Constructing the object does no I/O; pass ``client`` to share one MLflow client with a
-    :class:`Tracking`/:class:`Registry` of the same store.
-    """
-
-    def __init__(self, tracking_uri: str, model_name: str, *, client: LazyClient | None = None):
-        self.client = shared_client(tracking_uri, client)
-        self.tracking_uri = tracking_uri
-        self.model_name = model_name
-
-    def __repr__(self) -> str:
-        return f"ModelStore(tracking_uri={self.tracking_uri!r}, model_name={self.model_name!r})"
+class ModelStore(ModelScoped):
+    """Model files of the registered model ``model_name``: log + register new versions, load them."""
 
     def log_and_register_model(
         self,

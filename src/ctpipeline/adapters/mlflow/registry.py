@@ -11,13 +11,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from ctpipeline.adapters.mlflow.common import (
-    LazyClient,
+    ModelScoped,
     is_missing_alias,
     is_not_found,
     mlflow_errors,
     mlflow_message,
     sanitize_key,
-    shared_client,
 )
 from ctpipeline.errors import RegistryError
 
@@ -56,20 +55,8 @@ def check_ref(ref: ModelRef, model_name: str) -> None:
         raise RegistryError(f"model version {ref.uri} does not belong to registered model {model_name!r}")
 
 
-class Registry:
-    """Versions and aliases of the registered model ``model_name`` in the store at ``tracking_uri``.
-
-    Constructing the object does no I/O; pass ``client`` to share one MLflow client with a
-    :class:`Tracking`/:class:`ModelStore` of the same store.
-    """
-
-    def __init__(self, tracking_uri: str, model_name: str, *, client: LazyClient | None = None):
-        self.client = shared_client(tracking_uri, client)
-        self.tracking_uri = tracking_uri
-        self.model_name = model_name
-
-    def __repr__(self) -> str:
-        return f"Registry(tracking_uri={self.tracking_uri!r}, model_name={self.model_name!r})"
+class Registry(ModelScoped):
+    """Versions and aliases of the registered model ``model_name`` in the store at ``tracking_uri``."""
 
     def _errors(self, what: str):
         return mlflow_errors(what, self.tracking_uri)

@@ -132,6 +132,13 @@ class Tracking:
         self.end_run(run_id, "FINISHED")
         return run_id
 
+    def search_run_ids(self, filter_string: str, max_results: int = 100) -> list[str]:
+        """Ids of this experiment's runs matching an MLflow search filter, e.g. ``attributes.status = 'RUNNING'``."""
+        exp_id = self.ensure_experiment()
+        with self._errors(f"search runs ({filter_string})"):
+            runs = self.client.get().search_runs([exp_id], filter_string=filter_string, max_results=max_results)
+        return [r.info.run_id for r in runs]
+
     def end_run(self, run_id: str, status: str = "FINISHED") -> None:
         status = status.upper()
         if status not in RUN_STATUSES:

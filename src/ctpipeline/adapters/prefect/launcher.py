@@ -13,6 +13,7 @@ from ctpipeline.errors import CtpError
 logger = logging.getLogger(__name__)
 
 MAX_TAG_CHARS = 100
+MAX_PARAM_CHARS = 500
 _MAX_ERROR_CHARS = 200
 
 
@@ -28,6 +29,13 @@ class AlertLike(Protocol):
     @property
     def launch_id(self) -> str | None: ...
 
+    @property
+    def sender(self) -> str: ...
+
+    def describe(self) -> dict[str, str]:
+        """reason, name, sender, receiver, source, dedupe_key, model: the flow run's ``alert`` parameter."""
+        ...
+
 
 class LaunchError(CtpError):
     """The flow run could not be created (Prefect unreachable, deployment missing...): 503, retry later."""
@@ -38,10 +46,24 @@ def _short(text: str, limit: int = _MAX_ERROR_CHARS) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def run_parameters(alert: AlertLike) -> dict:
+    """The flow run's parameters (merged with the deployment's defaults by Prefect): ``trigger`` and ``alert``,
+    the ``alert: dict | None`` parameter of ``continuous_training`` (each value cut to MAX_PARAM_CHARS)."""
+    return {"trigger": "webhook", "alert": {k: str(v)[:MAX_PARAM_CHARS] for k, v in alert.describe().items()}}
+
+
+def run_tags(alert: AlertLike) -> list[str]:
+    tags = ["ctp-webhook", f"source:{alert.source}", f"alert:{alert.dedupe_key}"]
+    if alert.sender:
+        tags.append(f"sender:{alert.sender}")
+    return [t[:MAX_TAG_CHARS] for t in tags]
+
+
 class PrefectLauncher:
-    """Creates one flow run of a deployment through the Prefect API with parameters ``{"trigger": "webhook"}``
-    (merged with the deployment's defaults), tags ``ctp-webhook``, ``source:<tool>`` and ``alert:<dedupe key>``,
-    and the alert's ``launch_id`` as idempotency key. It returns as soon as the run is created (state Scheduled);
+    """Creates one flow run of a deployment through the Prefect API with parameters ``{"trigger": "webhook",
+    "alert": {...}}`` (:func:`run_parameters`, merged with the deployment's defaults), tags ``ctp-webhook``,
+    ``source:<tool>``, ``alert:<dedupe key>`` and ``sender:<name>``, and the alert's ``launch_id`` as idempotency
+    key. It returns as soon as the run is created (state Scheduled);
     a ``serve()`` process or a worker picks it up.
 
     ``api_url`` defaults to the ``PREFECT_API_URL`` setting. There must be one: without it Prefect would start a
@@ -78,14 +100,13 @@ class PrefectLauncher:
         from prefect.exceptions import ObjectNotFound
         from prefect.states import Scheduled
 
-        tags = ["ctp-webhook", f"source:{alert.source}", f"alert:{alert.dedupe_key}"[:MAX_TAG_CHARS]]
         try:
             with self._client() as client:
                 dep = client.read_deployment_by_name(deployment)
                 run = client.create_flow_run_from_deployment(
                     dep.id,
-                    parameters={"trigger": "webhook"},
-                    tags=tags,
+                    parameters=run_parameters(alert),
+                    tags=run_tags(alert),
                     state=Scheduled(),
                     idempotency_key=alert.launch_id,
                 )
