@@ -30,7 +30,7 @@ import yaml
 
 from conftest import free_port, require_binary
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKER = ROOT / "docker"
@@ -286,12 +286,12 @@ def _check_worker_setup(api: str) -> None:
         with urllib.request.urlopen(req, timeout=60) as resp:
             return json.loads(resp.read())
 
-    pool = call("GET", "/work_pools/ctp")
+    pool = call("GET", "/work_pools/ctp-pool")
     assert pool["type"] == "process"
     dep = call("GET", "/deployments/name/continuous-training/flights-delay")
-    assert dep["work_pool_name"] == "ctp" and dep["parameters"]["trigger"] == "schedule"
+    assert dep["work_pool_name"] == "ctp-pool" and dep["parameters"]["trigger"] == "schedule"
     assert [s["schedule"]["cron"] for s in dep["schedules"]] == ["0 6 1 * *"]
     limit = call("GET", "/v2/concurrency_limits/train-flights-delay")
     assert limit["limit"] == 1 and limit["active"]
-    workers = call("POST", "/work_pools/ctp/workers/filter", {})
+    workers = call("POST", "/work_pools/ctp-pool/workers/filter", {})
     assert workers and workers[0]["status"] == "ONLINE"

@@ -34,8 +34,20 @@ COMPOSE = DOCKER / "compose.yaml"
 DOCKERFILE = DOCKER / "Dockerfile"
 ENV_EXAMPLE = DOCKER / ".env.example"
 
-# the team topology (docs/stack.md, `ctp stack up`): service -> the one port it publishes on 127.0.0.1
-TOPOLOGY = {"postgres": 5432, "mlflow": 5000, "prefect": 4200, "webhook": 8787, "worker": None}
+SERVICES = ("postgres", "mlflow", "prefect", "worker", "webhook")
+
+
+def stack_topology() -> dict[str, int | None]:
+    """docs/stack.md's table "What runs where" (`ctp stack up`): service -> its default port on 127.0.0.1."""
+    ports: dict[str, int | None] = {}
+    for line in (ROOT / "docs" / "stack.md").read_text().splitlines():
+        m = re.match(r"\|\s*`([\w-]+)`(?:\s*…\s*`[\w-]+`)?\s*\|[^|]*\|\s*(\d+|none)\b", line)
+        if m:
+            ports[re.sub(r"-\d+$", "", m.group(1))] = None if m.group(2) == "none" else int(m.group(2))
+    return ports
+
+
+TOPOLOGY = stack_topology()
 SECRET_WORD = re.compile(r"PASSWORD|SECRET|TOKEN|_KEY$|PASSWD", re.I)
 
 
@@ -115,7 +127,7 @@ def test_docker_compose_loads_the_file_with_the_example_env(tmp_path):
     out = docker_compose("--env-file", str(ENV_EXAMPLE), "config", "--format", "json")
     assert out.returncode == 0, out.stderr
     model = json.loads(out.stdout)
-    assert set(model["services"]) == set(TOPOLOGY)
+    assert set(model["services"]) == set(SERVICES)
     # the resolved model: anchors merged, every secret bound, healthchecks kept
     for name, svc in model["services"].items():
         assert svc.get("healthcheck", {}).get("test"), name
@@ -155,10 +167,12 @@ def test_hadolint_passes_the_dockerfile():
 
 
 def test_services_and_ports_match_the_team_topology(services):
-    assert set(services) == set(TOPOLOGY)
+    assert set(TOPOLOGY) == set(SERVICES), "docs/stack.md's table of services changed"
+    assert set(services) == set(SERVICES)
+    inside = {"postgres": 5432}  # the image's port; published on the stack's host port
     for name, port in TOPOLOGY.items():
         published = services[name].get("ports", [])
-        assert published == ([] if port is None else [f"127.0.0.1:{port}:{port}"]), name
+        assert published == ([] if port is None else [f"127.0.0.1:{port}:{inside.get(name, port)}"]), name
 
 
 def test_every_service_has_a_health_check_and_waits_for_healthy_dependencies(services):

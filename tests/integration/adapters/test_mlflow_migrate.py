@@ -25,7 +25,7 @@ from ctpipeline.store import landing
 
 from conftest import free_port, make_flights_like, write_pipeline_config
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 ADMIN, ADMIN_PASSWORD = "admin", "migrate-test-admin-pw-4711"
 MODEL = "flights-delay"
