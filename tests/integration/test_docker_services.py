@@ -293,5 +293,8 @@ def _check_worker_setup(api: str) -> None:
     assert [s["schedule"]["cron"] for s in dep["schedules"]] == ["0 6 1 * *"]
     limit = call("GET", "/v2/concurrency_limits/train-flights-delay")
     assert limit["limit"] == 1 and limit["active"]
-    workers = call("POST", "/work_pools/ctp-pool/workers/filter", {})
-    assert workers and workers[0]["status"] == "ONLINE"
+    # the health endpoint answers from startup on; the worker registers with the pool at its first poll
+    deadline = time.monotonic() + 120
+    while not (workers := call("POST", "/work_pools/ctp-pool/workers/filter", {})) and time.monotonic() < deadline:
+        time.sleep(2)
+    assert workers and workers[0]["status"] == "ONLINE", workers
