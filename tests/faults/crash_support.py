@@ -35,6 +35,8 @@ def ctp_env(**extra: str) -> dict[str, str]:
         DO_NOT_TRACK="1",
         PYTHONUNBUFFERED="1",
         CTP_SLOT_LOG_SECONDS="2",
+        OMP_NUM_THREADS="1",  # 2 shared cores: oversubscribed threads make every fit many times slower
+        OPENBLAS_NUM_THREADS="1",
     )
     env.update(extra)
     return env
@@ -152,6 +154,7 @@ def prepare(root: Path, months: int = 6, prepared: int = 3) -> Case:
     case.work.mkdir(parents=True)
     write_pipeline_config(
         case.work,
+        model={"type": "xgboost", "params": {"n_estimators": 20, "max_depth": 3, "n_jobs": 1}, "device": "cpu"},
         training={"min_train_rows": 500},
         triggers={"every_batch": True},
         drift={"report_html": False, "max_rows": 2000},
