@@ -46,7 +46,7 @@ def _unprocessed(case: Case) -> list[str]:
 
 
 def _running(case: Case) -> list:
-    return [r for r in mlflow_runs(case) if r.info.status == "RUNNING"]
+    return [r for r in mlflow_runs(case) if r.status == "RUNNING"]
 
 
 def _cycle(proc) -> dict:
@@ -85,10 +85,10 @@ def test_sigkill_at_each_stage_of_a_cycle_then_the_next_run_recovers(case):
     assert_champion_serves(case, "after the recovery run")
     assert_batches_once(case, "after the recovery run")
     assert not _running(case)
-    killed = [x for x in mlflow_runs(case) if x.info.status == "KILLED"]
+    killed = [x for x in mlflow_runs(case) if x.status == "KILLED"]
     assert len(killed) == kills_with_open_run == 4
-    assert all("died" in x.data.tags.get("ctp.killed_reason", "") for x in killed)
-    assert all(x.data.tags.get("ctp.status") == "killed" for x in killed)
+    assert all("died" in x.tags.get("ctp.killed_reason", "") for x in killed)
+    assert all(x.tags.get("ctp.status") == "killed" for x in killed)
     EVIDENCE["after-champion-alias"]["after_next_run"] = {"ledger": case.ledger(), "champion": champion_versions(case)}
 
 
