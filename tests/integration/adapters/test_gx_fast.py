@@ -219,3 +219,9 @@ def test_decimal_scan_still_runs_on_object_columns():
     with cheaper_gx():
         assert gx_util.does_ndarray_contain_decimal_dtype(np.array([Decimal("1.5"), 2.0], dtype=object))
         assert not gx_util.does_ndarray_contain_decimal_dtype(np.array([1.5, 2.0]))
+
+
+def test_no_metric_values_are_kept_after_a_validation(frame):
+    validate(CORRUPTIONS["out_of_range"](frame), SUITE)
+    engine = batch_definition().data_asset.datasource.get_execution_engine()
+    assert engine._metric_cache == {}  # the condition series of the last batch would stay alive otherwise

@@ -26,7 +26,7 @@ import traceback
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ctpipeline.adapters.gx.context import GX_LOCK, batch_definition
+from ctpipeline.adapters.gx.context import GX_LOCK, batch_definition, forget_metrics
 from ctpipeline.adapters.gx.plan import Group, expectation_key, plan_groups, subset
 from ctpipeline.adapters.gx.speedups import cheaper_gx
 from ctpipeline.adapters.gx.suite import cached_suite
@@ -64,6 +64,8 @@ def validate(df: pd.DataFrame, suite_path: str | Path) -> QualityResult:
         except Exception as exc:  # GX could not run the suite at all: a failed gate, not a crash
             log.warning("GX could not validate the batch against suite %r", suite.name, exc_info=True)
             return validation_error(suite.name, len(suite.expectations), exc, traceback.format_exc())
+        finally:
+            forget_metrics()
         expectations = [exp.configuration.to_json_dict() for exp in suite.expectations]
     return quality_result(raw, suite.name, expectations, {c for c in df.columns if isinstance(c, str)})
 
