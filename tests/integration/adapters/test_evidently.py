@@ -10,7 +10,7 @@ import json
 import numpy as np
 import pytest
 
-from ctpipeline.adapters.evidently import detect_drift
+from ctpipeline.adapters.evidently import detect_drift, render_html
 from ctpipeline.core.drift import CATEGORICAL_METHODS, DISTANCE_METHODS, NUMERIC_METHODS, DriftConfig, DriftResult
 from ctpipeline.errors import DataError
 
@@ -101,6 +101,36 @@ def test_html_when_asked(drift_html, no_drift):
 
 def test_no_html_when_not_asked(no_drift):
     assert no_drift.html is None
+
+
+def test_html_rendered_after_the_decision_is_the_same_report(reference, shifted, features, drift_html):
+    # the critical path: verdicts only, even with report_html on in the config
+    fast = detect_drift(reference, shifted, *features, DriftConfig(report_html=True), seed=0, html=False)
+    assert fast.html is None
+    assert fast.columns == drift_html.columns and fast.drifted_share == drift_html.drifted_share
+    html = render_html(fast)  # later, off the critical path: the same samples, methods and verdicts
+    assert "<html" in html.lower() and html.count("DATA DISTRIBUTION") == len(fast.columns)
+    assert fast.with_html(html).html == html and fast.with_html(html).columns == fast.columns
+    assert render_html(drift_html) is drift_html.html  # already rendered: nothing is computed again
+
+
+def test_render_html_needs_a_result_of_detect_drift(no_drift):
+    from dataclasses import replace
+
+    with pytest.raises(ValueError, match="needs a DriftResult from detect_drift"):
+        render_html(replace(no_drift, plan=None))
+
+
+def test_a_training_window_of_frames_gives_the_verdicts_of_their_concatenation(features):
+    import pandas as pd
+
+    window = [make_flights_like(4000, seed=s, start=f"2013-0{m}-01") for s, m in ((1, 3), (2, 4), (3, 5))]
+    cur = make_flights_like(5000, seed=9, start="2013-07-01")
+    cfg = DriftConfig(report_html=False, max_rows=3000)
+    from_parts = detect_drift(window, cur, *features, cfg, seed=4)
+    whole = detect_drift(pd.concat(window, ignore_index=True), cur, *features, cfg, seed=4)
+    assert from_parts.columns == whole.columns  # same methods, scores and verdicts
+    assert (from_parts.reference_rows, from_parts.reference_sample_rows) == (12000, 3000)
 
 
 def test_results_are_json_serialisable(drift_html, no_drift):

@@ -179,6 +179,20 @@ def test_load_suite_rejects_non_suites(tmp_path, content, key):
     assert key in [k for k, _ in err.value.problems]
 
 
+def test_load_suite_rejects_identical_expectations(tmp_path):
+    path = tmp_path / "dup.json"
+    exp = {"type": "expect_column_values_to_be_between", "kwargs": {"column": "a", "min_value": 0, "max_value": 1}}
+    other = {"type": "expect_column_to_exist", "kwargs": {"column": "a"}}
+    # 0 and 0.0 are the same argument to GX
+    again = {**exp, "kwargs": {**exp["kwargs"], "min_value": 0.0}}
+    path.write_text(json.dumps({"name": "x", "expectations": [exp, other, again]}))
+    with pytest.raises(QualitySuiteError) as err:
+        load_suite(path)
+    assert err.value.problems == [
+        ("expectations[2] (expect_column_values_to_be_between)", "duplicate of expectations[0]")
+    ]
+
+
 def test_validate_raises_for_a_bad_suite_instead_of_failing_the_data(tmp_path, df):
     with pytest.raises(QualitySuiteError):
         validate(df, tmp_path / "missing.json")
@@ -314,7 +328,7 @@ def test_gx_crashing_on_the_whole_batch_is_a_failed_gate(monkeypatch, df, n_expe
     import ctpipeline.adapters.gx.validation as validation
 
     class Exploding:
-        def get_batch(self, batch_parameters):
+        def build_batch_request(self, batch_parameters=None):
             raise RuntimeError("boom")
 
     monkeypatch.setattr(validation, "batch_definition", lambda: Exploding())

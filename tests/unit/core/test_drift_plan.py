@@ -202,6 +202,60 @@ def test_sides_are_cleaned_to_what_evidently_handles():
     assert plan.reference["cat"].isna().tolist() == [False, True, False, False]
 
 
+def window(n_parts: int, rows: int, seed: int = 10) -> list[pd.DataFrame]:
+    """A training window: one frame per batch, each with its own RangeIndex (as read from Parquet)."""
+    return [frame(rows, seed=seed + i).assign(row=np.arange(rows) + i * rows) for i in range(n_parts)]
+
+
+@pytest.mark.parametrize("max_rows", [700, 100_000])  # sampled across the parts / every row of every part
+def test_a_window_of_frames_gives_the_plan_of_their_concatenation(max_rows):
+    parts, cur = window(4, 900), frame(1200, seed=1)
+    cfg = DriftConfig(report_html=False, max_rows=max_rows)
+    from_parts = plan_drift(parts, cur, ["temp", "gear", "row"], ["carrier"], cfg, seed=5)
+    whole = plan_drift(pd.concat(parts, ignore_index=True), cur, ["temp", "gear", "row"], ["carrier"], cfg, seed=5)
+    pd.testing.assert_frame_equal(from_parts.reference, whole.reference)
+    pd.testing.assert_frame_equal(from_parts.current, whole.current)
+    assert from_parts.columns == whole.columns and from_parts.skipped == whole.skipped
+    assert (from_parts.reference_rows, from_parts.sampled) == (3600, whole.sampled)
+
+
+def test_a_window_where_one_batch_lacks_a_column_is_read_as_its_concatenation():
+    parts = window(3, 800)
+    parts[1] = parts[1].drop(columns=["gear"])
+    cfg = DriftConfig(report_html=False, max_rows=1000)
+    from_parts = plan_drift(parts, frame(900, seed=1), ["temp", "gear"], ["carrier"], cfg, seed=2)
+    whole = plan_drift(
+        pd.concat(parts, ignore_index=True), frame(900, seed=1), ["temp", "gear"], ["carrier"], cfg, seed=2
+    )
+    pd.testing.assert_frame_equal(from_parts.reference, whole.reference)
+    assert from_parts.reference["gear"].isna().any()
+
+
+def test_a_window_is_sampled_without_copying_its_columns():
+    import tracemalloc
+
+    parts = window(4, 150_000)  # 600k rows, ~19 MB of feature columns
+    cur = frame(100_000, seed=1)
+    tracemalloc.start()
+    plan = plan_drift(parts, cur, ["temp", "gear", "row"], ["carrier"], NO_HTML, seed=0)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert plan.sampled and len(plan.reference) == NO_HTML.max_rows
+    # concatenating the window first would take ~19 MB; the sampled rows take ~1 MB
+    assert peak < 6e6, f"{peak / 1e6:.1f} MB"
+
+
+def test_a_window_must_hold_frames():
+    with pytest.raises(TypeError, match=r"a list of them\) as reference, got list"):
+        plan_drift([frame(10), [1, 2]], frame(10), ["temp"], [], NO_HTML)
+    with pytest.raises(TypeError, match="as reference, got int"):
+        plan_drift(3, frame(10), ["temp"], [], NO_HTML)
+    with pytest.raises(DataError, match=r"the reference data is empty \(0 rows, 4 columns\)"):
+        plan_drift([frame(0), frame(0)], frame(10), ["temp"], [], NO_HTML)
+    with pytest.raises(DataError, match="the reference data is empty"):
+        plan_drift([], frame(10), ["temp"], [], NO_HTML)
+
+
 # --------------------------------------------------------------------------- skipped columns and errors
 
 

@@ -9,7 +9,7 @@ import logging
 import threading
 from typing import Any
 
-__all__ = ["GX_LOCK", "batch_definition", "import_gx"]
+__all__ = ["GX_LOCK", "batch_definition", "forget_metrics", "import_gx"]
 
 GX_LOCK = threading.RLock()  # GX contexts are not documented as thread-safe: one validation at a time
 _state: dict[str, Any] = {}
@@ -58,3 +58,19 @@ def batch_definition():
         _state["context"] = context
         _state["batch_definition"] = bd
     return bd
+
+
+def forget_metrics() -> None:
+    """Drop the metric values GX's pandas engine keeps after a validation.
+
+    The engine is shared by every batch of the datasource and caches each resolved metric by id, which holds
+    the batch id (the same for every batch here) and keeps the last values alive: ~120 MB of condition series
+    after a 1M-row validation. Nothing reads them once the validation is over.
+    """
+    bd = _state.get("batch_definition")
+    if bd is None:
+        return
+    engine = bd.data_asset.datasource.get_execution_engine()
+    cache = getattr(engine, "_metric_cache", None)
+    if isinstance(cache, dict):
+        cache.clear()

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ctpipeline.adapters.gx.context import GX_LOCK, import_gx
+from ctpipeline.adapters.gx.plan import expectation_key
 from ctpipeline.errors import QualitySuiteError
 
 __all__ = ["cached_suite", "load_suite"]
@@ -112,7 +113,25 @@ def _build_suite(p: Path, data: dict):
         raise QualitySuiteError(str(p), f"not a valid GX expectation suite: {exc}") from None
     if len(suite.expectations) != len(exps):  # GX logs and drops expectations it cannot build
         raise QualitySuiteError(str(p), f"GX accepted only {len(suite.expectations)} of {len(exps)} expectations")
+    duplicates = _duplicates(suite)
+    if duplicates:
+        raise QualitySuiteError(str(p), duplicates)
     return suite
+
+
+def _duplicates(suite) -> list[tuple[str, str]]:
+    """(key, reason) for each expectation identical to an earlier one (same type and arguments).
+
+    A suite never needs one twice, and GX miscounts them: when a metric of such an expectation raises, its
+    validation result holds one result too many.
+    """
+    first: dict[str, int] = {}
+    problems = []
+    for i, exp in enumerate(suite.expectations):
+        j = first.setdefault(expectation_key(exp.configuration.to_json_dict()), i)
+        if j != i:
+            problems.append((f"expectations[{i}] ({exp.expectation_type})", f"duplicate of expectations[{j}]"))
+    return problems
 
 
 def _suite_problems(data: dict) -> list[tuple[str, str]]:

@@ -50,6 +50,7 @@ from typing import TYPE_CHECKING
 
 from ctpipeline.core.drift.config import DriftConfig
 from ctpipeline.core.drift.result import ColumnDrift, DriftResult
+from ctpipeline.core.drift.sampling import check_sides, gather, reference_parts, sample_positions
 from ctpipeline.errors import DataError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -66,7 +67,6 @@ __all__ = [
     "choose_method",
     "column_kinds",
     "plan_drift",
-    "sample_positions",
 ]
 
 SMALL_SAMPLE = 1000  # Evidently's cut between statistical tests and distances
@@ -126,11 +126,12 @@ class DriftPlan:
             skipped=self.skipped,
             reference_sample_rows=len(self.reference),
             current_sample_rows=len(self.current),
+            plan=self,
         )
 
 
 def plan_drift(
-    reference: pd.DataFrame,
+    reference: pd.DataFrame | Sequence[pd.DataFrame],
     current: pd.DataFrame,
     numeric: Sequence[str],
     categorical: Sequence[str],
@@ -139,28 +140,29 @@ def plan_drift(
 ) -> DriftPlan:
     """The plan for comparing `current` with `reference` (neither frame is modified).
 
-    `numeric` / `categorical` say each column's kind (usually the model's features); `cfg.columns`,
-    when set, narrows the comparison to those columns (a column in neither list gets its kind from
-    the reference dtype). Raises DataError when a frame is empty or no column can be compared.
+    `reference` is a frame or a list of frames taken end to end (a training window: rows are sampled from each,
+    never concatenated whole; same rows as from their concatenation). `numeric` / `categorical` say each
+    column's kind (usually the model's features); `cfg.columns`, when set, narrows the comparison to those
+    columns (a column in neither list gets its kind from the reference dtype). Raises DataError when a side is
+    empty or no column can be compared.
     """
     import numpy as np
     import pandas as pd
 
     cfg = cfg or DriftConfig()
-    for name, frame in (("reference", reference), ("current", current)):
-        if not isinstance(frame, pd.DataFrame):
-            raise TypeError(f"detect_drift() needs a pandas DataFrame as {name}, got {type(frame).__name__}")
-        if frame.empty:
-            raise DataError(
-                f"cannot compute drift: the {name} data is empty ({len(frame)} rows, {frame.shape[1]} columns)"
-            )
-    kinds = column_kinds(reference, numeric, categorical, cfg.columns)
-    present, skipped = _present(kinds, reference, current)
-
+    parts = reference_parts(reference)
+    check_sides(parts, current)
     rng = np.random.default_rng(seed)  # one generator: the reference draws first, then the current side
-    ref_rows = sample_positions(len(reference), cfg.max_rows, rng)
+    n_reference = sum(len(p) for p in parts)
+    ref_rows = sample_positions(n_reference, cfg.max_rows, rng)
     cur_rows = sample_positions(len(current), cfg.max_rows, rng)
     sampled = ref_rows is not None or cur_rows is not None
+    if len(parts) == 1:
+        reference = parts[0]  # columns are taken at ref_rows one by one below
+    else:
+        reference, ref_rows = gather(parts, ref_rows), None
+    kinds = column_kinds(reference, numeric, categorical, cfg.columns)
+    present, skipped = _present(kinds, reference, current)
 
     planned: list[PlannedColumn] = []
     ref_clean: dict[str, pd.Series] = {}
@@ -181,9 +183,7 @@ def plan_drift(
         detail = "; ".join(f"{c}: {w}" for c, w in skipped) or "no columns given"
         raise DataError(f"cannot compute drift: no column left to compare ({detail})")
     frames = (pd.DataFrame(ref_clean), pd.DataFrame(cur_clean))
-    return DriftPlan(
-        tuple(planned), *frames, tuple(skipped), len(reference), len(current), sampled, cfg.share_threshold
-    )
+    return DriftPlan(tuple(planned), *frames, tuple(skipped), n_reference, len(current), sampled, cfg.share_threshold)
 
 
 def column_kinds(
@@ -209,15 +209,6 @@ def column_kinds(
         else:
             kinds[col] = "numeric"  # reported as missing; the kind does not matter
     return kinds
-
-
-def sample_positions(n_rows: int, max_rows: int, rng: np.random.Generator) -> np.ndarray | None:
-    """Sorted positions of `max_rows` of `n_rows` rows, drawn without replacement; None when all rows fit."""
-    import numpy as np
-
-    if n_rows <= max_rows:
-        return None
-    return np.sort(rng.choice(n_rows, size=max_rows, replace=False))
 
 
 def choose_method(col: str, kind: str, r: pd.Series, c: pd.Series, cfg: DriftConfig) -> PlannedColumn:

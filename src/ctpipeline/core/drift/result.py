@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 from ctpipeline.core.jsonable import finite
 
@@ -61,6 +62,13 @@ class DriftResult:
     skipped: tuple[tuple[str, str], ...] = ()  # (column, why)
     reference_sample_rows: int = 0  # rows compared after sampling
     current_sample_rows: int = 0
+    # the DriftPlan the verdicts came from (its sampled, cleaned frames): what render_html needs to draw the report
+    # later, off the critical path (``ctpipeline.adapters.evidently.render_html``); not part of to_dict()
+    plan: Any = field(default=None, repr=False, compare=False, hash=False)
+
+    def with_html(self, html: str | None) -> DriftResult:
+        """The same result with `html` as its report."""
+        return replace(self, html=html)
 
     def drifted_columns(self) -> list[str]:
         return [c.column for c in self.columns if c.drifted]

@@ -1,0 +1,81 @@
+"""Three costs Great Expectations pays on a pandas batch that change nothing in any result, skipped for one run.
+
+Measured with cProfile on 1M flights rows (79 expectations), each is a pure-Python pass or a repeat of work:
+
+* **the batch fingerprint**: every time a batch is loaded GX hashes every cell of the frame
+  (``hash_pandas_dataframe``, ~0.5 s at 1M rows, object columns dominating) to put an md5 into the result's
+  ``meta.batch_markers``; GX itself skips it above ``HASH_THRESHOLD`` (1 GB). Set to 0 here: the result's
+  meta loses ``pandas_data_fingerprint``, nothing else changes;
+* **the Decimal scan**: before a column mean / standard deviation / sum, GX looks for ``decimal.Decimal``
+  objects with a Python generator over every value (``does_ndarray_contain_decimal_dtype``, ~0.15 s per call at
+  1M rows), also on a float64 array, which cannot hold one. Here the scan runs for object arrays only;
+* **the retries**: when one metric raises (a range check on a column of strings), GX discards every metric
+  computed in the same round and recomputes them, up to ``MAX_METRIC_COMPUTATION_RETRIES`` (3) times, for
+  transient errors of remote engines. On an in-memory pandas frame the same error comes back every time; here
+  a metric is given up after its first failure, with the same exception message.
+
+:func:`cheaper_gx` applies them for the duration of a ``with`` block (callers hold ``GX_LOCK``) and restores
+GX's own values afterwards. Where a later GX renames one of them nothing is patched: only slower.
+``tests/integration/adapters/test_gx_fast.py`` checks that the verdicts and wording are those of plain
+``batch.validate(suite)`` and that every patch target still exists in the pinned GX.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from typing import Any
+
+__all__ = ["PATCHES", "cheaper_gx", "patch_targets"]
+
+# (module, attribute): what is replaced and why, in the module doc's order
+PATCHES = (
+    ("great_expectations.execution_engine.pandas_execution_engine", "HASH_THRESHOLD"),
+    ("great_expectations.util", "does_ndarray_contain_decimal_dtype"),
+    ("great_expectations.validator.validation_graph", "MAX_METRIC_COMPUTATION_RETRIES"),
+)
+
+
+def patch_targets() -> dict[tuple[str, str], bool]:
+    """(module, attribute) -> whether the installed GX still has it (imports GX's modules)."""
+    import importlib
+
+    return {(m, a): hasattr(importlib.import_module(m), a) for m, a in PATCHES}
+
+
+def _replacement(attr: str, original: Any) -> Any:
+    if attr == "HASH_THRESHOLD":
+        return 0
+    if attr == "MAX_METRIC_COMPUTATION_RETRIES":
+        return 1
+
+    def scan_object_arrays_only(data):  # an array of numbers, booleans or datetimes never holds a decimal.Decimal
+        kind = getattr(getattr(data, "dtype", None), "kind", "O")
+        return kind not in "biufcmM" and original(data)
+
+    return scan_object_arrays_only
+
+
+@contextmanager
+def _patched(module_name: str, attr: str) -> Iterator[None]:
+    import importlib
+
+    module = importlib.import_module(module_name)
+    if not hasattr(module, attr):  # pragma: no cover - a different GX: nothing to skip
+        yield
+        return
+    original = getattr(module, attr)
+    setattr(module, attr, _replacement(attr, original))
+    try:
+        yield
+    finally:
+        setattr(module, attr, original)
+
+
+@contextmanager
+def cheaper_gx() -> Iterator[None]:
+    """GX without the batch fingerprint, the Decimal scan of numeric arrays and the metric retries."""
+    with ExitStack() as stack:
+        for module_name, attr in PATCHES:
+            stack.enter_context(_patched(module_name, attr))
+        yield
