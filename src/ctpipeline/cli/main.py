@@ -7,6 +7,7 @@ Exit codes: 0 success, 1 runtime error (bad data, registry problem), 2 bad usage
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from ctpipeline.cli import champion, cycles, tools
@@ -14,7 +15,8 @@ from ctpipeline.errors import CtpError
 
 
 def _pipeline_options(sp: argparse.ArgumentParser) -> None:
-    sp.add_argument("--config", "-c", default="configs/flights.yaml", help="pipeline YAML (default: %(default)s)")
+    sp.add_argument("--config", "-c", help="pipeline YAML (default: $CTP_CONFIG; one of the two is required)")
+    sp.set_defaults(needs_config=True)
     sp.add_argument("--state-dir", help="embedded state folder (default: $CTP_HOME or .ctp)")
     sp.add_argument("--verbose", "-v", action="store_true", help="debug logging")
 
@@ -55,7 +57,13 @@ def _pipeline_commands(sub) -> None:
         command(name, help, func, json=True).add_argument(
             "--batches", "-n", type=int, default=None, help="how many batches (default: all remaining)"
         )
-    command("status", "show champion/challenger aliases and processed batches", champion.cmd_status, json=True)
+    command(
+        "status", "show champion/challenger aliases and processed batches", champion.cmd_status, json=True
+    ).add_argument("--all", action="store_true", help="list every batch (default: the last 20 and every rejected one)")
+    from ctpipeline.cli import check, score
+
+    score.add_command(sub, _pipeline_options)
+    check.add_command(sub, _pipeline_options)
     command(
         "history",
         "print the ledger of champion moves (promotions, approvals, rollbacks)",
@@ -116,6 +124,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if getattr(args, "batches", None) is not None and args.batches < 1:
         parser.error("--batches must be at least 1")
+    if getattr(args, "needs_config", False) and not args.config:
+        args.config = os.environ.get("CTP_CONFIG")
+        if not args.config:  # no silent default: a forgotten --config must not show another pipeline's state
+            print(
+                f"error: ctp {args.command}: no pipeline config: pass --config FILE or set CTP_CONFIG", file=sys.stderr
+            )
+            return 2
     try:
         return args.func(args)
     except CtpError as exc:
