@@ -7,7 +7,7 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
 from ctpipeline.adapters.prefect.concurrency import ensure_concurrency_limit, slot_name, training_slot
-from ctpipeline.adapters.prefect.results import publish
+from ctpipeline.adapters.prefect.results import label_run, publish
 from ctpipeline.core.cycle import CycleResult
 from ctpipeline.core.results import Trained
 from ctpipeline.steps import cycle as stage
@@ -34,6 +34,7 @@ def continuous_training(config: str = "configs/flights.yaml", state_dir: str | N
     ensure_concurrency_limit(slot_name(p.name), 1)
     with training_slot(p.name):  # one cycle per pipeline at a time (Prefect limit, strict)
         batch = ingest(p)
+        label_run(p.name, batch.name if batch else None)  # `<pipeline>/<batch>` in the Prefect UI from now on
         if batch is None:
             return publish(p.name, "", CycleResult(batch=None, status="no-batch"))
         checked = quality_gate(p, batch)

@@ -45,9 +45,6 @@ def utc_times(df: pd.DataFrame, time_column: str | None = None) -> pd.DataFrame:
     return out
 
 
-PERIOD_WORDS = {"day": "days", "week": "weeks", "month": "months", "year": "years"}
-
-
 def period_names(times: pd.Series, granularity: str, timezone: str = "UTC") -> pd.Series:
     """Batch name per timestamp, cut in `timezone`: '2013' (year), '2013-03' (month), '2013-W09' (ISO week) or
     '2013-03-01' (day)."""

@@ -90,6 +90,7 @@ class CycleRun:
         elif self.result.status != "quarantined":
             self._record_accepted()
         self.update(seconds=round(time.perf_counter() - self._t0, 2))
+        tracking.log_summary(self.p, self.run_id, self.result)
         self.p.tracking.set_tags(
             self.run_id, {"ctp.status": self.result.status, "ctp.verdict": self.result.verdict or "-"}
         )

@@ -8,6 +8,7 @@ import contextlib
 import json
 import os
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -25,7 +26,8 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def champion(tmp_path_factory):
-    """Two cycles on generated months: January accumulates, February trains v1 and promotes it."""
+    """Three cycles on generated months: January accumulates, February trains v1 and promotes it, March monitors
+    v1 and trains v2. Returns the pipeline and February's result."""
     tmp = tmp_path_factory.mktemp("champion")
     cfg_path = write_pipeline_config(tmp, training={"min_train_rows": 500}, triggers={"every_batch": True})
     p = Pipeline.open(cfg_path, tmp / "state")
@@ -33,6 +35,8 @@ def champion(tmp_path_factory):
     assert run_cycle(p).status == "accumulating"
     second = run_cycle(p)
     assert second.status == "promoted" and second.challenger_version == "1", second
+    third = run_cycle(p)
+    assert third.challenger_version == "2", third
     return p, second
 
 
@@ -70,6 +74,32 @@ def global_uri(p):
         mlflow.set_tracking_uri(None)
 
 
+def artifact_json(client, run_id: str, path: str, tmp: Path) -> dict:
+    return json.loads(Path(client.download_artifacts(run_id, path, str(tmp))).read_text())
+
+
+def test_mlflow_views_one_name_one_meaning_windows_from_1_and_a_summary(champion, tmp_path):
+    p, second = champion
+    client = client_for(p)
+    monitoring = client.get_run(p.tracking.monitoring_run())
+    assert "served_champion_roc_auc" in monitoring.data.metrics and "champion_roc_auc" not in monitoring.data.metrics
+    served = client.get_metric_history(monitoring.info.run_id, "served_champion_roc_auc")
+    march = client.search_runs([monitoring.info.experiment_id], "tags.`ctp.batch` = '2013-03'")[0]
+    assert [m.step for m in served] == [3]  # one point per batch, from the first batch with a champion
+    assert served[0].value == march.data.metrics["champion_on_batch_roc_auc"]
+    # back-test windows numbered from 1 in the decision record and in MLflow's steps alike
+    record = artifact_json(client, second.run_id, "decision/decision.json", tmp_path)
+    steps = [m.step for m in client.get_metric_history(second.run_id, "backtest_challenger_roc_auc")]
+    assert [w["index"] for w in record["backtest"]["windows"]] == steps == [1, 2, 3]
+    assert [w["index"] for w in record["data"]["backtest_windows"]] == [1, 2, 3]
+    # summary.json at the top of every run
+    for run_id in (second.run_id, march.info.run_id):
+        assert "summary.json" in {a.path for a in client.list_artifacts(run_id)}
+    summary = artifact_json(client, second.run_id, "summary.json", tmp_path)
+    assert summary["batch"] == "2013-02" and summary["status"] == "promoted" and summary["pipeline"] == p.name
+    assert summary["challenger_metric"] == client.get_run(second.run_id).data.metrics["challenger_roc_auc"]
+
+
 def test_signature_is_on_the_raw_columns(champion):
     import mlflow
 
@@ -87,8 +117,10 @@ def test_signature_is_on_the_raw_columns(champion):
 
 @pytest.mark.slow
 def test_mlflow_models_serve_scores_raw_landed_rows_like_the_logged_metric(champion, tmp_path):
-    p, second = champion
-    raw = pd.read_parquet(p.landing_dir / "2013-02.parquet")  # every landed column, int64 ones included
+    p, _ = champion
+    trained_by = client_for(p).get_run(p.registry.champion().run_id)  # the cycle that evaluated the champion
+    batch = trained_by.data.tags["ctp.batch"]
+    raw = pd.read_parquet(p.landing_dir / f"{batch}.parquet")  # every landed column, int64 ones included
     assert raw["distance"].dtype == "int64" and str(raw["time_hour"].dt.tz) == "UTC"
     port = free_port()
     env = {**os.environ, "MLFLOW_TRACKING_URI": p.tracking_uri, "MLFLOW_DISABLE_TELEMETRY": "true"}
@@ -113,7 +145,7 @@ def test_mlflow_models_serve_scores_raw_landed_rows_like_the_logged_metric(champ
     np.testing.assert_allclose(served, local, rtol=0, atol=1e-9)
     labelled = raw["arr_delay"].notna().to_numpy()
     auc = metric_value("roc_auc", (raw["arr_delay"][labelled] > 15).astype(int), served[labelled])
-    logged = client_for(p).get_run(second.run_id).data.metrics["challenger_roc_auc"]
+    logged = trained_by.data.metrics["challenger_roc_auc"]
     assert abs(auc - logged) < 1e-9
 
 
@@ -124,11 +156,11 @@ def test_ctp_score_writes_the_rows_and_the_champions_scores(champion, tmp_path, 
     raw.to_parquet(src)
     common = ["--config", str(p.config_file), "--state-dir", str(p.paths.root)]
     assert main(["score", *common, "--input", str(src), "--output", str(out)]) == 0
-    assert "models:/flights-delay/1" in capsys.readouterr().out
+    assert f"models:/flights-delay/{p.registry.champion().version}" in capsys.readouterr().out
     scored = pd.read_csv(out)
     assert list(scored.columns) == [*raw.columns, "score"] and len(scored) == len(raw)
     want = predict_for_metric(p.models.load_model(p.registry.champion()), raw, "classification")
-    np.testing.assert_allclose(scored["score"].to_numpy(), want, rtol=1e-12)
+    np.testing.assert_array_equal(scored["score"].to_numpy(), want.astype("float64"))
     # a CSV in: the time column arrives as text, the ints as ints; same scores
     csv_in = tmp_path / "rows.csv"
     raw.to_csv(csv_in, index=False)
