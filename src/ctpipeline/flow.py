@@ -28,8 +28,10 @@ promote = task(name="promote", **TASK)(stage.promote)
 
 
 @flow(name="continuous-training", log_prints=True)
-def continuous_training(config: str = "configs/flights.yaml", state_dir: str | None = None, trigger: str = "manual"):
-    """Process the next landed batch of the pipeline described by `config`."""
+def continuous_training(
+    config: str = "configs/flights.yaml", state_dir: str | None = None, trigger: str = "manual", dry_run: bool = False
+):
+    """Process the next landed batch of the pipeline described by `config` (`dry_run`: up to the decision only)."""
     p = Pipeline.open(config, state_dir)
     ensure_concurrency_limit(slot_name(p.name), 1)
     with training_slot(p.name):  # one cycle per pipeline at a time (Prefect limit, strict)
@@ -40,7 +42,7 @@ def continuous_training(config: str = "configs/flights.yaml", state_dir: str | N
         checked = quality_gate(p, batch)
         if isinstance(checked, CycleResult):  # unreadable file: quarantined before any MLflow run
             return publish(p.name, p.cfg.config_hash(), checked)
-        with stage.CycleRun(p, checked, trigger) as run:  # the MLflow run: opened, tagged, closed
+        with stage.CycleRun(p, checked, trigger, dry_run) as run:  # the MLflow run: opened, tagged, closed
             if not checked.passed:
                 quarantine(run)
             elif (mon := monitor(run)).decision.retrain:
@@ -48,6 +50,9 @@ def continuous_training(config: str = "configs/flights.yaml", state_dir: str | N
                 if isinstance(trained, Trained):
                     ev = backtest(run, trained, mon)
                     decision = decide(run, trained, ev)
-                    ref = register(run, trained, ev, decision)
-                    promote(run, trained, ev, decision, ref)
+                    if dry_run:
+                        stage.dry_run_result(run, decision)
+                    else:
+                        ref = register(run, trained, ev, decision)
+                        promote(run, trained, ev, decision, ref)
     return publish(p.name, p.cfg.config_hash(), run.result)

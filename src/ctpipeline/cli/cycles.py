@@ -63,9 +63,8 @@ def run_cycles(args, paths, n: int | None, trigger: str) -> list[dict]:
             break
         t0 = time.perf_counter()
         flow = continuous_training.with_options(flow_run_name=run_name(p.name, batch.name))
-        state = flow(
-            config=str(Path(args.config).resolve()), state_dir=str(paths.root), trigger=trigger, return_state=True
-        )
+        config, dry_run = str(Path(args.config).resolve()), getattr(args, "dry_run", False)
+        state = flow(config=config, state_dir=str(paths.root), trigger=trigger, dry_run=dry_run, return_state=True)
         res = cycle_result(state)  # a rejected batch ends Failed("Rejected") in Prefect, and is a result here
         if res["status"] == "no-batch":  # another process took it meanwhile
             break

@@ -47,9 +47,15 @@ def _pipeline_commands(sub) -> None:
     command(
         "land", "cut the configured source into period batches in the landing folder", cycles.cmd_land
     ).add_argument("--overwrite", action="store_true", help="rewrite batch files that already exist")
-    command(
+    run = command(
         "run", "run one cycle on the next unprocessed batch (exit 3 if it was quarantined)", cycles.cmd_run, json=True
-    ).add_argument("--trigger", default="manual", help="recorded on the run (default: %(default)s)")
+    )
+    run.add_argument("--trigger", default="manual", help="recorded on the run (default: %(default)s)")
+    run.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="everything up to the decision: nothing registered, no alias moved, the batch neither recorded nor moved",
+    )
     for name, help, func in (
         ("replay", "run cycles on the next N batches in one process, then print a table", cycles.cmd_replay),
         ("demo", "land the configured source, then replay it (README's first command)", cycles.cmd_demo),

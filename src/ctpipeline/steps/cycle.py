@@ -51,8 +51,9 @@ def gate(p: Pipeline, batch: Batch) -> Checked | CycleResult:
 class CycleRun:
     """The MLflow run of one cycle and the cycle's result so far (a context manager)."""
 
-    def __init__(self, p: Pipeline, checked: Checked, trigger: str):
+    def __init__(self, p: Pipeline, checked: Checked, trigger: str, dry_run: bool = False):
         self.p, self.checked, self.batch, self.trigger = p, checked, checked.batch, trigger
+        self.dry_run = dry_run  # up to the decision: nothing registered, the batch neither recorded nor moved
         self.champion = p.registry.champion()  # what the challenger is judged against (compare-and-swap)
         self.previous_challenger = p.registry.get_alias("challenger")
         cv = self.champion.version if self.champion else None
@@ -73,6 +74,8 @@ class CycleRun:
 
     def __enter__(self) -> CycleRun:
         self.run_id = tracking.start_run(self.p, self.batch, self.trigger)
+        if self.dry_run:
+            self.p.tracking.set_tags(self.run_id, {"ctp.dry_run": "true"})
         self.update(run_id=self.run_id)
         tracking.log_inputs(self.p, self.run_id, self.checked.df, self.checked.quality)
         return self
@@ -87,7 +90,7 @@ class CycleRun:
         elif exc is not None:
             self.p.tracking.end_run(self.run_id, "FAILED")
             return False
-        elif self.result.status != "quarantined":
+        elif self.result.status != "quarantined" and not self.dry_run:
             self._record_accepted()
         self.update(seconds=round(time.perf_counter() - self._t0, 2))
         tracking.log_summary(self.p, self.run_id, self.result)
@@ -98,6 +101,14 @@ class CycleRun:
         return True
 
     def quarantine(self, quality, error: str | None, note: str = "") -> None:
+        if self.dry_run:  # say what would happen; the file stays where it is, unrecorded
+            failed = tuple(f.describe() for f in quality.failed) if quality is not None else ()
+            why = "\n".join(
+                [f"dry run: batch {self.batch.name} would be rejected; it stays in {self.batch.path}:"]
+                + [f"  - {f}" for f in failed or (error,)]
+            )
+            self.update(status="quarantined", failed_expectations=failed, reasons=(why,))
+            return
         target = ingest.quarantine(
             self.batch, self.p.quarantine_dir, self.p.batch_log, quality=quality, error=error, run_id=self.run_id
         )
@@ -207,12 +218,33 @@ def register(run: CycleRun, trained: Trained, ev: Evaluation, decision: Decision
     return ref
 
 
+def dry_run_result(run: CycleRun, decision: Decision) -> None:
+    """A dry run stops at the decision: say what the policy would have done; nothing is registered or moved."""
+    would = "promote the challenger" if decision.promote else f"keep v{run.result.champion_version_before or '-'}"
+    run.update(
+        status="dry-run", reasons=(*run.result.reasons, f"dry run: the policy would {would}; nothing registered")
+    )
+
+
+def shadow_note(decision: Decision, version: str, champion: str | None) -> str:
+    would = f"would have promoted v{version}" if decision.promote else f"would have kept v{champion or '-'}"
+    return f"shadow mode: the policy {would} ({decision.verdict}); no alias moved, champion v{champion or '-'} stays"
+
+
 def promote(run: CycleRun, trained: Trained, ev: Evaluation, decision: Decision, ref) -> CycleResult:
     """Move `champion` when the decision says so (compare-and-swap), then write the decision record."""
-    moved = decision.promote and promote_step.promote(
-        run.p, ref, ev.champion_version, reason=decision.summary, trigger=run.trigger, run_id=run.run_id
+    shadow = run.p.cfg.promotion.mode == "shadow"  # the policy's verdict is recorded, no alias moves
+    moved = (
+        decision.promote
+        and not shadow
+        and promote_step.promote(
+            run.p, ref, ev.champion_version, reason=decision.summary, trigger=run.trigger, run_id=run.run_id
+        )
     )
     status, extra = status_after_decision(decision.verdict, decision.promote, moved)
+    if shadow:
+        status, extra = "shadow", (shadow_note(decision, ref.version, ev.champion_version),)
+        run.p.registry.set_version_tags(ref, {"ctp.shadow": "would-promote" if decision.promote else "would-keep"})
     run.update(
         status=status,
         reasons=run.result.reasons + extra,

@@ -39,7 +39,9 @@ def register_challenger(
             "ctp.run_id": run_id,
         },
     )
-    p.registry.set_alias("challenger", ref)
+    p.registry.set_alias(
+        "shadow" if p.cfg.promotion.mode == "shadow" else "challenger", ref
+    )  # shadow: live aliases stay
     return ref
 
 
@@ -80,17 +82,31 @@ def promote(
     return True
 
 
+def replaced_by(rows: list[dict], version: str) -> tuple[bool, str | None]:
+    """(found, the champion `version` replaced) from the ledger row that last promoted or approved `version`, so that a
+    second rollback steps further back instead of toggling between two versions."""
+    for r in reversed(rows):
+        if r.get("action") in ("promote", "approve") and str(r.get("to_version")) == str(version):
+            return True, r.get("from_version") or None
+    return False, None
+
+
 def rollback(p: Pipeline, to_version: str | None = None, reason: str = "manual rollback") -> tuple[str, str]:
-    """Point `champion` back at the previous champion (or `to_version`). Returns (from, to)."""
+    """Point `champion` back at the champion the current one replaced (per the ledger; the `previous` alias when the
+    ledger does not know the current one), or at `to_version`. Returns (from, to)."""
     reg = p.registry
     current = reg.champion()
     if current is None:
         raise RegistryError(f"{p.name} has no champion: nothing to roll back")
     if to_version is None:
-        prev = reg.get_alias("previous")
-        if prev is None:
-            raise RegistryError(f"{p.name} has no 'previous' alias: pass --to-version N")
-        to_version = prev.version
+        found, to_version = replaced_by(p.ledger.rows(), current.version)
+        if found and to_version is None:
+            raise RegistryError(f"{p.name}: v{current.version} was the first champion; nothing earlier to roll back to")
+        if not found:
+            prev = reg.get_alias("previous")
+            if prev is None:
+                raise RegistryError(f"{p.name} has no 'previous' alias: pass --to-version N")
+            to_version = prev.version
     target = reg.get_version(str(to_version))
     if target is None:
         raise RegistryError(f"{p.name} has no version {to_version}")
