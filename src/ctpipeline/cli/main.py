@@ -66,10 +66,11 @@ def _pipeline_commands(sub) -> None:
     command(
         "status", "show champion/challenger aliases and processed batches", champion.cmd_status, json=True
     ).add_argument("--all", action="store_true", help="list every batch (default: the last 20 and every rejected one)")
-    from ctpipeline.cli import check, score
+    from ctpipeline.cli import check, init, score
 
     score.add_command(sub, _pipeline_options)
     check.add_command(sub, _pipeline_options)
+    init.add_command(sub)
     command(
         "history",
         "print the ledger of champion moves (promotions, approvals, rollbacks)",

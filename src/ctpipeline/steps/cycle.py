@@ -78,6 +78,7 @@ class CycleRun:
             self.p.tracking.set_tags(self.run_id, {"ctp.dry_run": "true"})
         self.update(run_id=self.run_id)
         tracking.log_inputs(self.p, self.run_id, self.checked.df, self.checked.quality)
+        tracking.log_dataset(self.p, self.run_id, [self.checked.df], self.batch.path, self.batch.name, "evaluation")
         return self
 
     def __exit__(self, exc_type, exc, tb) -> bool:
@@ -183,7 +184,10 @@ def train(run: CycleRun) -> Trained | Skipped:
     frames, missing = read_landed(p.landing_dir, names)
     for name in missing:
         log.warning("accepted batch %s is no longer in %s; training without it", name, p.landing_dir)
-    trained = train_challenger(p.cfg, run.batch.name, run.checked.df, frames, [n for n in names if n not in missing])
+    kept = [n for n in names if n not in missing]
+    if kept:  # the training window, as an MLflow dataset input
+        tracking.log_dataset(p, run.run_id, frames, p.landing_dir, f"{kept[0]}..{kept[-1]}", "training")
+    trained = train_challenger(p.cfg, run.batch.name, run.checked.df, frames, kept)
     if isinstance(trained, Skipped):
         run.update(reasons=(trained.reason,))
     return trained

@@ -158,3 +158,12 @@ def log_summary(p: Pipeline, run_id: str, result) -> None:
     """`summary.json` at the top of the run: the cycle in one flat document (what *Compare* puts side by side)."""
     doc = {k: v for k, v in result.to_dict().items() if k in SUMMARY_KEYS}
     p.tracking.log_dict(run_id, {"pipeline": p.name, "config_hash": p.cfg.config_hash(), **doc}, "summary.json")
+
+
+def log_dataset(p: Pipeline, run_id: str, frames: list[pd.DataFrame], source, name: str, context: str) -> None:
+    """The data a run used as an MLflow dataset input (source, digest, schema, rows; context training/evaluation)."""
+    from ctpipeline.adapters.mlflow import DataInput
+
+    if frames:
+        df = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+        p.tracking.log_datasets(run_id, [DataInput(df, str(source), name, context, p.cfg.target.column)])

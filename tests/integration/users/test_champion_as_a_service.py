@@ -100,6 +100,27 @@ def test_mlflow_views_one_name_one_meaning_windows_from_1_and_a_summary(champion
     assert summary["challenger_metric"] == client.get_run(second.run_id).data.metrics["challenger_roc_auc"]
 
 
+def test_runs_log_training_window_and_batch_as_mlflow_datasets(champion):
+    import mlflow.data
+
+    p, second = champion
+    client = client_for(p)
+    run = client.get_run(client.get_model_version(p.name, "1").run_id)  # the version leads to its run's inputs
+    assert run.info.run_id == second.run_id
+    by_context = {
+        next(t.value for t in d.tags if t.key == "mlflow.data.context"): d.dataset for d in run.inputs.dataset_inputs
+    }
+    assert set(by_context) == {"training", "evaluation"}
+    batch, window = by_context["evaluation"], by_context["training"]
+    landed = pd.read_parquet(p.landing_dir / "2013-02.parquet")
+    assert batch.name == "2013-02" and json.loads(batch.source)["uri"] == str(p.landing_dir / "2013-02.parquet")
+    assert batch.digest == mlflow.data.from_pandas(landed, targets="arr_delay").digest  # MLflow's own digest
+    assert json.loads(batch.profile)["num_rows"] == len(landed)
+    assert "time_hour" in {c["name"] for c in json.loads(batch.schema)["mlflow_colspec"]}
+    assert window.name == "2013-01" and json.loads(window.source)["uri"] == str(p.landing_dir)
+    assert json.loads(window.profile)["num_rows"] == len(pd.read_parquet(p.landing_dir / "2013-01.parquet"))
+
+
 def test_signature_is_on_the_raw_columns(champion):
     import mlflow
 

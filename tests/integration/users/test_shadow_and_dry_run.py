@@ -62,7 +62,7 @@ def test_dry_run_decides_but_writes_nothing_to_the_registry_log_or_quarantine(pr
     rc, out = ctp("run", *common, "--dry-run")
     assert rc == 0 and "batch 2013-03: dry-run" in out and "dry run: the policy would" in out, out
     client = p.registry.client.get()
-    assert [v.version for v in client.search_model_versions(f"name = '{p.name}'")] == ["1"]
+    assert [str(v.version) for v in client.search_model_versions(f"name = '{p.name}'")] == ["1"]
     assert p.registry.champion().version == "1" and p.batch_log.records() == log_before
     run = client.search_runs([p.tracking.ensure_experiment()], "tags.`ctp.dry_run` = 'true'")[0]
     assert run.data.tags["ctp.batch"] == "2013-03" and "challenger_roc_auc" in run.data.metrics

@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ctpipeline.adapters.mlflow.common import LazyClient, file_artifact_location, flatten_params, sqlite_tracking_uri
+from ctpipeline.adapters.mlflow.datasets import DataInput
 from ctpipeline.adapters.mlflow.model_files import installed_requirements
 from ctpipeline.adapters.mlflow.model_io import ModelStore
 from ctpipeline.adapters.mlflow.registry import CHAMPION, ModelRef, Registry
@@ -23,6 +24,7 @@ from ctpipeline.adapters.mlflow.tracking import Tracking
 
 __all__ = [
     "CHAMPION",
+    "DataInput",
     "LazyClient",
     "MlflowStores",
     "ModelRef",

@@ -192,6 +192,15 @@ class Tracking:
             for i in range(0, len(items), MAX_PARAMS_TAGS_PER_BATCH):
                 self.client.get().log_batch(run_id, tags=items[i : i + MAX_PARAMS_TAGS_PER_BATCH])
 
+    def log_datasets(self, run_id: str, inputs: list) -> None:
+        """Log :class:`~ctpipeline.adapters.mlflow.datasets.DataInput` items as the run's dataset inputs."""
+        from ctpipeline.adapters.mlflow.datasets import dataset_input
+
+        if not inputs:
+            return
+        with self._errors(f"log dataset inputs to run {run_id}"):
+            self.client.get().log_inputs(run_id, datasets=[dataset_input(i) for i in inputs])
+
     # ---- artifacts ----------------------------------------------------------------------------
 
     def log_dict(self, run_id: str, obj: dict, artifact_file: str) -> None:
