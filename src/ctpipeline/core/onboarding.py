@@ -13,6 +13,7 @@ import pandas as pd
 MAX_CATEGORIES = 50
 MIN_PERIODS = 8  # the coarsest granularity that still gives this many batches is chosen
 AFTER_EVENT_WORDS = {"actual", "after", "outcome", "result", "resolved", "closed", "final", "observed"}
+CALENDAR_NAMES = {"year", "month", "day", "hour", "minute", "second", "dayofweek", "weekday", "week", "quarter"}
 
 
 @dataclass
@@ -34,15 +35,18 @@ class Proposal:
 
 
 def guess_time_column(df: pd.DataFrame) -> str | None:
-    """The first datetime column; else the first text column named like a time that parses as one."""
+    """The first datetime column; else the first text column that parses as timestamps (those named like a time
+    first)."""
     for col in df.columns:
         if pd.api.types.is_datetime64_any_dtype(df[col]):
             return str(col)
-    for col in df.columns:
-        if df[col].dtype == object and re.search(r"time|date|stamp|_at$|^ts$", str(col), re.I):
-            parsed = pd.to_datetime(df[col].dropna().head(200), utc=True, errors="coerce", format="mixed")
-            if len(parsed) and parsed.notna().mean() > 0.95:
-                return str(col)
+    text = [c for c in df.columns if df[c].dtype == object]
+    named = [c for c in text if re.search(r"time|date|stamp|_at$|^ts$|ed$", str(c), re.I)]
+    for col in named + [c for c in text if c not in named]:
+        sample = df[col].dropna().head(200)
+        parsed = pd.to_datetime(sample, utc=True, errors="coerce", format="mixed") if len(sample) else sample
+        if len(sample) and parsed.notna().mean() > 0.95:
+            return str(col)
     return None
 
 
@@ -82,7 +86,8 @@ def leak_reason(col: str, df: pd.DataFrame, p: Proposal, y01: pd.Series | None) 
     """Why `col` looks leaky, or None: named after the target, nearly determines it, or observed after the event."""
     s, target = df[col], p.target
     words = set(re.split(r"[^a-z0-9]+", col.lower()))
-    if target.lower() in col.lower():
+    t = target.lower()
+    if t in words or col.lower().startswith(t + "_") or (len(t) >= 4 and t in col.lower()):
         return f"named like the target {target!r}: probably derived from it"
     if pd.api.types.is_datetime64_any_dtype(s):
         later = (pd.to_datetime(s, utc=True) > pd.to_datetime(df[p.time_column], utc=True)).mean()
@@ -106,6 +111,8 @@ def column_role(col: str, s: pd.Series) -> tuple[str, str | None]:
     n, distinct = int(s.notna().sum()), s.nunique(dropna=True)
     if distinct <= 1:
         return "excluded", "constant"
+    if col.lower() in CALENDAR_NAMES and pd.api.types.is_numeric_dtype(s):
+        return "excluded", "a calendar part of the time: use features.datetime_parts (computed in data.timezone)"
     if pd.api.types.is_datetime64_any_dtype(s):
         return "excluded", "a second timestamp (only the time column's parts are features)"
     if pd.api.types.is_bool_dtype(s) or (not pd.api.types.is_numeric_dtype(s)):

@@ -16,8 +16,8 @@ RANGE_MARGIN = 0.1  # bounds widened by this share of the observed range on each
 MAX_CATEGORIES = 50
 
 
-def _exp(type_: str, notes: str | None = None, **kwargs) -> dict[str, Any]:
-    e: dict[str, Any] = {"type": type_, "kwargs": kwargs}
+def _exp(kind: str, notes: str | None = None, /, **kwargs) -> dict[str, Any]:
+    e: dict[str, Any] = {"type": kind, "kwargs": kwargs}
     if notes:
         e["notes"] = notes
     return e
