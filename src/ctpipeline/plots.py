@@ -55,11 +55,11 @@ def comparison_plot(
 def backtest_plot(bt, champion_label: str = "champion"):
     """Metric per back-test window, challenger against champion, with the interval on the gain in the title."""
     fig, ax = _figure()
-    x = [w.index + 1 for w in bt.windows]
+    x = [w.index for w in bt.windows]
     ax.plot(x, [w.challenger for w in bt.windows], marker="o", label="challenger")
     if bt.champion is not None:
         ax.plot(x, [w.champion for w in bt.windows], marker="s", label=champion_label)
-    ax.set_xticks(x, [f"{w.index + 1}\n{w.start[5:10]}..{w.end[5:10]}" for w in bt.windows], fontsize=8)
+    ax.set_xticks(x, [f"{w.index}\n{w.start[5:10]}..{w.end[5:10]}" for w in bt.windows], fontsize=8)
     ax.set_xlabel("back-test window")
     ax.set_ylabel(bt.metric)
     title = f"{bt.metric} per window"

@@ -45,8 +45,8 @@ def test_cycles_train_register_promote_and_quarantine(prefect_server, small_pipe
     third = run().result()  # 2013-03: a normal month first
     assert third["status"] in ("promoted", "kept-champion")
     state_ = run()
-    res = state_.result()
-    assert state_.name == "Rejected" and res["status"] == "quarantined"
+    res = state_.result(raise_on_failure=False)  # a rejection is a Failed state (the dashboard counts it)
+    assert state_.is_failed() and state_.name == "Rejected" and res["status"] == "quarantined"
     assert any("carrier" in f for f in res["failed_expectations"])
     assert not (p.landing_dir / "2013-04.parquet").exists()
     assert (p.quarantine_dir / "2013-04.parquet").exists()
@@ -103,8 +103,10 @@ def test_unreadable_batch_is_quarantined_and_does_not_block_the_next(prefect_ser
     landing.land(data.split_batches(make_flights_like(2500, seed=3, start="2013-02-01"), p.cfg.data), p.landing_dir)
 
     s = continuous_training(config=str(cfg_path), state_dir=str(state), return_state=True)
-    res = s.result()
-    assert s.name == "Rejected" and res["status"] == "quarantined" and "cannot read" in res["reasons"][0]
+    res = s.result(raise_on_failure=False)
+    assert (
+        s.is_failed() and s.name == "Rejected" and res["status"] == "quarantined" and "cannot read" in res["reasons"][0]
+    )
     assert (p.quarantine_dir / "2013-01.parquet").read_bytes() == b"this is not parquet"  # nothing lost
     assert json.loads((p.quarantine_dir / "2013-01.gx.json").read_text())["summary"]["success"] is False
     nxt = continuous_training(config=str(cfg_path), state_dir=str(state))

@@ -49,8 +49,13 @@ def cmd_status(args) -> int:
     if r := ledger["repaired"]:
         print(f"ledger      repaired now: v{r['from_version'] or '-'} -> v{r['to_version']} recorded ({r['reason']})")
     print(f"\nbatches processed: {len(recs)} (log: {p.batch_log.path})")
+    shown = (
+        recs if args.all else [r for i, r in enumerate(recs) if i >= len(recs) - 20 or r.get("status") != "accepted"]
+    )
     if recs:
-        print(table(recs[-20:], BATCH_COLUMNS))
+        print(table(shown, BATCH_COLUMNS))
+    if len(shown) < len(recs):
+        print(f"({len(recs) - len(shown)} older accepted batches not shown; every rejected one is: `--all` lists all)")
     return 0
 
 

@@ -45,20 +45,28 @@ def _progress(i: int, n: int | None, res: dict, seconds: float, out) -> None:
 
 
 def run_cycles(args, paths, n: int | None, trigger: str) -> list[dict]:
-    """Run up to n cycles (None: until no batch is left) in this process: one Prefect server start."""
+    """Run up to n cycles (None: until no batch is left) in this process: one Prefect server start. A flow run is
+    started only when a batch is waiting, named after it (`<pipeline>/<batch>`)."""
+    from ctpipeline.adapters.prefect.results import cycle_result, run_name
     from ctpipeline.flow import continuous_training
+    from ctpipeline.steps.context import Pipeline
+    from ctpipeline.steps.ingest import next_batch
 
     out = sys.stderr if args.json else sys.stdout
+    p = Pipeline.open(args.config, paths.root)
     results: list[dict] = []
     while n is None or len(results) < n:
-        t0 = time.perf_counter()
-        state = continuous_training(
-            config=str(Path(args.config).resolve()), state_dir=str(paths.root), trigger=trigger, return_state=True
-        )
-        res = state.result(raise_on_failure=True)
-        if res["status"] == "no-batch":
+        batch = next_batch(p.landing_dir, p.batch_log)
+        if batch is None:
             if not results:
                 print("no new batch in the landing folder: nothing to do", file=out)
+            break
+        t0 = time.perf_counter()
+        flow = continuous_training.with_options(flow_run_name=run_name(p.name, batch.name))
+        config, dry_run = str(Path(args.config).resolve()), getattr(args, "dry_run", False)
+        state = flow(config=config, state_dir=str(paths.root), trigger=trigger, dry_run=dry_run, return_state=True)
+        res = cycle_result(state)  # a rejected batch ends Failed("Rejected") in Prefect, and is a result here
+        if res["status"] == "no-batch":  # another process took it meanwhile
             break
         results.append(res)
         _progress(len(results), n, res, time.perf_counter() - t0, out)
@@ -86,23 +94,15 @@ def cmd_run(args) -> int:
     return EXIT_REJECTED if results and results[0]["status"] == "quarantined" else 0
 
 
-def _print_replay(results: list[dict]) -> None:
-    from ctpipeline.core.report import REPLAY_COLUMNS, SERVED_COLUMNS, replay_rows, served_comparison, table
+def _print_replay(results: list[dict], granularity: str | None = None) -> None:
+    from ctpipeline.core.report import REPLAY_COLUMNS, replay_rows, served_lines, table
 
     print()
     print(table(replay_rows(results), REPLAY_COLUMNS))
-    rows, summary = served_comparison(results)
-    if rows:
-        print(
-            f"\nServed model's {results[-1]['metric']} on each month, against two baselines scored on the same months:"
-        )
-        print(table(rows, SERVED_COLUMNS))
-        if summary["months"]:
-            print(
-                f"average over {summary['months']} months: policy {summary['served']:.4f} "
-                f"({summary['promotions']} promotions), never retrain {summary['never']:.4f}, "
-                f"always promote {summary['always']:.4f} ({summary['always_promote_promotions']} promotions)"
-            )
+    lines = served_lines(results, granularity)
+    if lines:
+        print()
+        print("\n".join(lines))
 
 
 def cmd_replay(args) -> int:
@@ -116,7 +116,9 @@ def cmd_replay(args) -> int:
         _cycles_json(args, results, summary=served_comparison(results)[1], seconds=round(time.perf_counter() - t0, 1))
         return 0
     if results:
-        _print_replay(results)
+        from ctpipeline.config import load_config
+
+        _print_replay(results, load_config(args.config).data.granularity)
         print(f"\n{len(results)} batches in {time.perf_counter() - t0:.0f}s; state in {paths.root}")
     print("\nLook at the results:")
     print(f"  MLflow UI:  .venv/bin/ctp ui mlflow    (= mlflow ui --backend-store-uri sqlite:///{paths.mlflow_db})")

@@ -7,6 +7,7 @@ Exit codes: 0 success, 1 runtime error (bad data, registry problem), 2 bad usage
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from ctpipeline.cli import champion, cycles, tools
@@ -14,7 +15,8 @@ from ctpipeline.errors import CtpError
 
 
 def _pipeline_options(sp: argparse.ArgumentParser) -> None:
-    sp.add_argument("--config", "-c", default="configs/flights.yaml", help="pipeline YAML (default: %(default)s)")
+    sp.add_argument("--config", "-c", help="pipeline YAML (default: $CTP_CONFIG; one of the two is required)")
+    sp.set_defaults(needs_config=True)
     sp.add_argument("--state-dir", help="embedded state folder (default: $CTP_HOME or .ctp)")
     sp.add_argument("--verbose", "-v", action="store_true", help="debug logging")
 
@@ -45,9 +47,15 @@ def _pipeline_commands(sub) -> None:
     command(
         "land", "cut the configured source into period batches in the landing folder", cycles.cmd_land
     ).add_argument("--overwrite", action="store_true", help="rewrite batch files that already exist")
-    command(
+    run = command(
         "run", "run one cycle on the next unprocessed batch (exit 3 if it was quarantined)", cycles.cmd_run, json=True
-    ).add_argument("--trigger", default="manual", help="recorded on the run (default: %(default)s)")
+    )
+    run.add_argument("--trigger", default="manual", help="recorded on the run (default: %(default)s)")
+    run.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="everything up to the decision: nothing registered, no alias moved, the batch neither recorded nor moved",
+    )
     for name, help, func in (
         ("replay", "run cycles on the next N batches in one process, then print a table", cycles.cmd_replay),
         ("demo", "land the configured source, then replay it (README's first command)", cycles.cmd_demo),
@@ -58,7 +66,14 @@ def _pipeline_commands(sub) -> None:
     command(
         "release", "move a quarantined batch back to landing; the next run processes it", cycles.cmd_release
     ).add_argument("batch", metavar="BATCH", help="the batch name, e.g. 2013-05")
-    command("status", "show champion/challenger aliases and processed batches", champion.cmd_status, json=True)
+    command(
+        "status", "show champion/challenger aliases and processed batches", champion.cmd_status, json=True
+    ).add_argument("--all", action="store_true", help="list every batch (default: the last 20 and every rejected one)")
+    from ctpipeline.cli import check, init, score
+
+    score.add_command(sub, _pipeline_options)
+    check.add_command(sub, _pipeline_options)
+    init.add_command(sub)
     command(
         "history",
         "print the ledger of champion moves (promotions, approvals, rollbacks)",
@@ -121,6 +136,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if getattr(args, "batches", None) is not None and args.batches < 1:
         parser.error("--batches must be at least 1")
+    if getattr(args, "needs_config", False) and not args.config:
+        args.config = os.environ.get("CTP_CONFIG")
+        if not args.config:  # no silent default: a forgotten --config must not show another pipeline's state
+            print(
+                f"error: ctp {args.command}: no pipeline config: pass --config FILE or set CTP_CONFIG", file=sys.stderr
+            )
+            return 2
     try:
         return args.func(args)
     except CtpError as exc:

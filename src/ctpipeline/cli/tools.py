@@ -24,6 +24,7 @@ def cmd_config_validate(args) -> int:
             cfg = load_config(f)
             check_model_params(cfg, f)
             suite = load_suite(cfg.suite_path)
+            check_source(cfg, f)
         except ConfigError as exc:
             print(f"error: {exc}", file=sys.stderr)
             rc = exc.exit_code
@@ -34,6 +35,49 @@ def cmd_config_validate(args) -> int:
             f"hash {cfg.config_hash()})"
         )
     return rc
+
+
+def check_source(cfg, file: str) -> None:
+    """A `file` source must name an existing .parquet/.csv file or a folder holding some (ConfigError otherwise):
+    `ctp land` would fail on it later."""
+    from ctpipeline.errors import ConfigError, DataError
+    from ctpipeline.store.landing import source_path
+    from ctpipeline.store.tables import table_files
+
+    if cfg.source is None or cfg.source.kind != "file":
+        return
+    try:
+        table_files(source_path(cfg.source, cfg.config_dir))
+    except DataError as exc:
+        raise ConfigError(file, [("source.path", str(exc))]) from None
+
+
+def ui_command(which: str, paths, host: str, port: int | None) -> tuple[list[str], dict[str, str]]:
+    """The UI's command line and the environment it needs. The Prefect UI asks its server for the API URL it
+    talks to: it is set to this server, whatever the port (and whatever PREFECT_API_URL said before)."""
+    bindir = Path(sys.executable).parent
+    if which == "mlflow":
+        store = f"sqlite:///{paths.mlflow_db}"
+        return [
+            str(bindir / "mlflow"),
+            "ui",
+            "--backend-store-uri",
+            store,
+            "--host",
+            host,
+            "--port",
+            str(port or 5000),
+        ], {}
+    port = port or 4200
+    reach = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # a browser's address for a wildcard bind
+    api = f"http://{'[' + reach + ']' if ':' in reach else reach}:{port}/api"
+    env = {
+        "PREFECT_UI_API_URL": api,
+        "PREFECT_API_URL": api,
+        "PREFECT_SERVER_API_HOST": host,
+        "PREFECT_SERVER_API_PORT": str(port),
+    }
+    return [str(bindir / "prefect"), "server", "start", "--host", host, "--port", str(port)], env
 
 
 def cmd_config_schema(args) -> int:
@@ -48,21 +92,9 @@ def cmd_ui(args) -> int:
 
     paths = state_paths(args)
     configure_environment(paths)
-    bindir = Path(sys.executable).parent
-    if args.which == "mlflow":
-        cmd = [
-            str(bindir / "mlflow"),
-            "ui",
-            "--backend-store-uri",
-            f"sqlite:///{paths.mlflow_db}",
-            "--host",
-            args.host,
-            "--port",
-            str(args.port or 5000),
-        ]
-    else:
-        cmd = [str(bindir / "prefect"), "server", "start", "--host", args.host, "--port", str(args.port or 4200)]
-    print("$ " + " ".join(cmd), flush=True)
+    cmd, env = ui_command(args.which, paths, args.host, args.port)
+    os.environ.update(env)
+    print("$ " + " ".join([*(f"{k}={v}" for k, v in env.items() if k.endswith("API_URL")), *cmd]), flush=True)
     if shutil.which(cmd[0]) is None:
         raise CtpError(f"{cmd[0]} not found; run `make venv` first")
     os.execv(cmd[0], cmd)

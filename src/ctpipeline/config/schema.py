@@ -121,6 +121,11 @@ class PromotionConfig(Section):
     approval: Literal["auto", "manual"] = Field(
         default="auto", description="manual: a passing challenger waits for `ctp approve` / `ctp reject`."
     )
+    mode: Literal["live", "shadow"] = Field(
+        default="live",
+        description="shadow: evaluate and register challengers (alias 'shadow'), never move 'champion' or "
+        "'challenger', and record what the policy would have done: trial a policy beside the live one.",
+    )
 
 
 class QualityConfig(Section):

@@ -32,7 +32,9 @@ class SourceConfig(Section):
     module: str | None = Field(default=None, description="python_tables: importable module, e.g. a data package.")
     table: str | None = Field(default=None, description="python_tables: attribute of the module with the main table.")
     joins: list[JoinConfig] = Field(default_factory=list)
-    path: str | None = Field(default=None, description="file: path of a .csv or .parquet file.")
+    path: str | None = Field(
+        default=None, description="file: a .csv or .parquet file, or a folder of them (e.g. one file per period)."
+    )
 
     @model_validator(mode="after")
     def _check_kind(self) -> SourceConfig:
@@ -45,7 +47,7 @@ class SourceConfig(Section):
 
 class DataConfig(Section):
     time_column: str = Field(description="Event-time column used to cut batches and order them.")
-    granularity: Literal["day", "week", "month"] = Field(default="month", description="One batch per period.")
+    granularity: Literal["day", "week", "month", "year"] = Field(default="month", description="One batch per period.")
     timezone: str = Field(default="UTC", description="IANA time zone in which periods are cut, e.g. America/New_York.")
     landing_dir: str | None = Field(
         default=None, description="Folder new batch files (Parquet) arrive in. Default: <state>/landing/<name>."

@@ -118,7 +118,7 @@ def paired_bootstrap(
 
 @dataclass(frozen=True)
 class WindowScore:
-    index: int
+    index: int  # 1 = the oldest window; the same number in the record, the markdown, the plots and MLflow's steps
     start: str
     end: str
     rows: int
@@ -170,7 +170,7 @@ def run_backtest(
         c2 = metric_value(metric, y[m], cp[m]) if (cp is not None and m.any()) else None
         g = gain(c1, c2, higher_is_better)
         winner = "-" if g is None else ("challenger" if g > 0 else "champion" if g < 0 else "tie")
-        rows.append(WindowScore(i, start.isoformat(), end.isoformat(), int(m.sum()), c1, c2, g, winner))
+        rows.append(WindowScore(i + 1, start.isoformat(), end.isoformat(), int(m.sum()), c1, c2, g, winner))
     used = ids >= 0
     pooled_ch = metric_value(metric, y[used], ch[used])
     pooled_cp = metric_value(metric, y[used], cp[used]) if cp is not None else None

@@ -26,9 +26,31 @@ def to_utc(series: pd.Series) -> pd.Series:
     return s
 
 
+def utc_times(df: pd.DataFrame, time_column: str | None = None) -> pd.DataFrame:
+    """One time convention, however the data arrives (`ctp land`, a file dropped into the landing folder, a
+    sample for `ctp check`): every datetime column tz-aware UTC, naive values taken as UTC and other zones
+    converted; `time_column`, when given, parsed from text as well. Returns `df` itself when nothing changes."""
+    changes = {}
+    for col in df.columns:
+        s = df[col]
+        if pd.api.types.is_datetime64_any_dtype(s) and str(getattr(s.dt, "tz", None)) != "UTC":
+            changes[col] = s.dt.tz_localize("UTC") if s.dt.tz is None else s.dt.tz_convert("UTC")
+        elif col == time_column and not pd.api.types.is_datetime64_any_dtype(s):
+            changes[col] = to_utc(s)
+    if not changes:
+        return df
+    out = df.copy(deep=False)
+    for col, values in changes.items():
+        out[col] = values
+    return out
+
+
 def period_names(times: pd.Series, granularity: str, timezone: str = "UTC") -> pd.Series:
-    """Batch name per timestamp, cut in `timezone`: '2013-03' (month), '2013-W09' (ISO week) or '2013-03-01' (day)."""
+    """Batch name per timestamp, cut in `timezone`: '2013' (year), '2013-03' (month), '2013-W09' (ISO week) or
+    '2013-03-01' (day)."""
     t = times.dt.tz_convert(timezone) if times.dt.tz is not None else times
+    if granularity == "year":
+        return t.dt.strftime("%Y")
     if granularity == "month":
         return t.dt.strftime("%Y-%m")
     if granularity == "day":
@@ -55,10 +77,35 @@ _COMPARE = {
 }
 
 
-def make_xy(df: pd.DataFrame, cfg: PipelineConfig) -> tuple[pd.DataFrame, pd.Series]:
-    """Model inputs and labels from a batch-shaped frame. Rows without a label are dropped."""
-    from ctpipeline.core.models import feature_names
+def input_columns(cfg: PipelineConfig) -> list[str]:
+    """The raw columns the model takes: the time column (when datetime parts are features), numeric, categorical.
+    Every derived feature is computed inside the model (`core.features`), so this is the model's signature."""
+    time = [cfg.data.time_column] if cfg.features.datetime_parts else []
+    return [*time, *cfg.features.numeric, *cfg.features.categorical]
 
+
+def model_inputs(df: pd.DataFrame, cfg: PipelineConfig) -> pd.DataFrame:
+    """The model's raw input columns of `df`, numeric ones cast to float64 and the time column to UTC: a clear
+    DataError here (missing column, text in a numeric column) instead of an error deep inside the model."""
+    missing = [c for c in input_columns(cfg) if c not in df.columns]
+    if missing:
+        raise DataError(f"feature column {missing[0]!r} is missing from the batch")
+    X = pd.DataFrame(index=df.index)
+    if cfg.features.datetime_parts:
+        X[cfg.data.time_column] = to_utc(df[cfg.data.time_column])
+    for col in cfg.features.numeric:
+        try:
+            X[col] = pd.to_numeric(df[col], errors="raise").astype("float64")
+        except (TypeError, ValueError) as exc:
+            raise DataError(f"feature column {col!r} is not numeric: {exc}") from None
+    for col in cfg.features.categorical:
+        X[col] = df[col].astype("object").where(df[col].notna(), None)
+    return X
+
+
+def make_xy(df: pd.DataFrame, cfg: PipelineConfig) -> tuple[pd.DataFrame, pd.Series]:
+    """Model inputs (the raw columns of `input_columns`) and labels from a batch-shaped frame. Rows without a label
+    are dropped."""
     tcol = cfg.target.column
     if tcol not in df.columns:
         raise DataError(f"target column {tcol!r} is missing")
@@ -76,26 +123,7 @@ def make_xy(df: pd.DataFrame, cfg: PipelineConfig) -> tuple[pd.DataFrame, pd.Ser
         y = y.astype("int8")
     else:
         y = y.astype("float64")
-    X = pd.DataFrame(index=df.index)
-    numeric, categorical = feature_names(cfg)
-    time = df[cfg.data.time_column] if cfg.features.datetime_parts else None
-    for col in numeric:
-        prefix = f"{cfg.data.time_column}_"
-        if time is not None and col.startswith(prefix) and col[len(prefix) :] in cfg.features.datetime_parts:
-            part = col[len(prefix) :]
-            t = pd.to_datetime(time, utc=True).dt.tz_convert(cfg.data.timezone)  # local hour and weekday
-            X[col] = (t.dt.isocalendar().week if part == "weekofyear" else getattr(t.dt, part)).astype("float64")
-        else:
-            if col not in df.columns:
-                raise DataError(f"feature column {col!r} is missing from the batch")
-            try:
-                X[col] = pd.to_numeric(df[col], errors="raise").astype("float64")
-            except (TypeError, ValueError) as exc:
-                raise DataError(f"feature column {col!r} is not numeric: {exc}") from None
-    for col in categorical:
-        if col not in df.columns:
-            raise DataError(f"feature column {col!r} is missing from the batch")
-        X[col] = df[col].astype("object").where(df[col].notna(), None)
+    X = model_inputs(df, cfg)
     return X.reset_index(drop=True), y.reset_index(drop=True)
 
 

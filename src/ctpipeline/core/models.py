@@ -1,8 +1,9 @@
-"""Model factory: every model is a scikit-learn Pipeline (preprocessing + estimator).
+"""Model factory: every model is a scikit-learn Pipeline (feature transforms, preprocessing, estimator).
 
-Tree models get ordinal-encoded categoricals and keep NaN (they handle missing values natively);
-linear models get imputation, scaling and one-hot encoding. Unknown categories at prediction
-time never raise.
+The pipeline takes the raw columns (`core.data.input_columns`): its first steps cast them and derive the datetime
+parts (`core.features`), so the logged model scores raw landed rows. Tree models get ordinal-encoded categoricals
+and keep NaN (they handle missing values natively); linear models get imputation, scaling and one-hot encoding.
+Unknown categories at prediction time never raise.
 """
 
 from __future__ import annotations
@@ -88,8 +89,20 @@ def feature_names(cfg: PipelineConfig) -> tuple[list[str], list[str]]:
     return [*cfg.features.numeric, *parts], list(cfg.features.categorical)
 
 
+def feature_steps(cfg: PipelineConfig) -> list[tuple[str, Any]]:
+    """The pipeline's first steps: raw columns selected and cast, then the datetime parts in the configured zone."""
+    from ctpipeline.core.features import ColumnTypes, DatetimeParts
+
+    f, tcol = cfg.features, cfg.data.time_column
+    keep = [tcol] if f.datetime_parts else []
+    steps: list[tuple[str, Any]] = [("columns", ColumnTypes(list(f.numeric), list(f.categorical), keep))]
+    if f.datetime_parts:
+        steps.append(("datetime_parts", DatetimeParts(tcol, list(f.datetime_parts), cfg.data.timezone)))
+    return steps
+
+
 def build_model(cfg: PipelineConfig):
-    """An unfitted scikit-learn Pipeline for the config's model, task and features."""
+    """An unfitted scikit-learn Pipeline for the config's model, task and features, taking the raw columns."""
     from sklearn.compose import ColumnTransformer
     from sklearn.impute import SimpleImputer
     from sklearn.pipeline import Pipeline, make_pipeline
@@ -114,7 +127,7 @@ def build_model(cfg: PipelineConfig):
             OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=20),
         )
         pre = ColumnTransformer([("num", num, numeric), ("cat", cat, categorical)], verbose_feature_names_out=False)
-    return Pipeline([("preprocess", pre), ("model", estimator)])
+    return Pipeline([*feature_steps(cfg), ("preprocess", pre), ("model", estimator)])
 
 
 def check_model_params(cfg: PipelineConfig, file: str = "<config>") -> None:

@@ -45,7 +45,7 @@ def _backtest_lines(bt: dict[str, Any]) -> list[str]:
         "|---|---|---|---|---|---|---|---|",
     ]
     lines += [
-        f"| {w['index'] + 1} | {w['start'][:16]} | {w['end'][:16]} | {w['rows']} | {_fmt(w['challenger'])} "
+        f"| {w['index']} | {w['start'][:16]} | {w['end'][:16]} | {w['rows']} | {_fmt(w['challenger'])} "
         f"| {_fmt(w['champion'])} | {_fmt(w['gain'])} | {w['winner']} |"
         for w in bt["windows"]
     ]
@@ -147,6 +147,41 @@ SERVED_COLUMNS = [
     ("always", "always promote"),
 ]
 
+PERIOD_WORDS = {
+    "day": ("day", "days"),
+    "week": ("week", "weeks"),
+    "month": ("month", "months"),
+    "year": ("year", "years"),
+}
+
+
+def period_words(granularity: str | None) -> tuple[str, str]:
+    """('month', 'months') for the configured granularity; ('batch', 'batches') when there is none."""
+    return PERIOD_WORDS.get(granularity or "", ("batch", "batches"))
+
+
+def served_lines(results: list[dict[str, Any]], granularity: str | None = None) -> list[str]:
+    """The replay's second table and its summary, in the words of the configured periods, saying plainly that the
+    baselines are only scored on the batches where a challenger was trained."""
+    rows, summary = served_comparison(results)
+    if not rows:
+        return []
+    one, many = period_words(granularity)
+    metric = results[-1]["metric"]
+    lines = [
+        f"Served model's {metric} on each {one} where a challenger was trained (the baselines are scored only "
+        "there), against two baselines scored on the same rows:",
+        table(rows, [("batch", one), *SERVED_COLUMNS[1:]]),
+    ]
+    n = summary["months"]
+    if n:
+        lines.append(
+            f"average over the {n} {one if n == 1 else many} where a challenger was trained: policy "
+            f"{summary['served']:.4f} ({summary['promotions']} promotions), never retrain {summary['never']:.4f}, "
+            f"always promote {summary['always']:.4f} ({summary['always_promote_promotions']} promotions)"
+        )
+    return lines
+
 
 def replay_rows(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     rows = []
@@ -186,7 +221,7 @@ def served_comparison(results: list[dict[str, Any]]) -> tuple[list[dict[str, Any
         if all(v is not None and v == v for v in vals):
             full.append(vals)
     n = len(full)
-    summary = {"months": n}
+    summary = {"months": n, "batches_compared": n}  # "months": the older name of the same count, whatever the period
     if n:
         summary.update({k: sum(v[i] for v in full) / n for i, k in enumerate(("served", "never", "always"))})
     promotions = sum(1 for r in results if r["status"] == "promoted")

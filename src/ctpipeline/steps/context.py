@@ -79,7 +79,9 @@ class Pipeline:
         if self.embedded:
             self.paths.root.mkdir(parents=True, exist_ok=True)
             artifact_location = file_artifact_location(self.paths.artifacts / self.cfg.experiment_name)
-        stores = open_stores(self.tracking_uri, self.name, self.cfg.experiment_name, artifact_location)
+        stores = open_stores(
+            self.tracking_uri, self.name, self.cfg.experiment_name, artifact_location, self.cfg.description
+        )
         stores.tracking.ensure_experiment()
         return stores
 

@@ -1,194 +1,49 @@
-"""One cycle's lifecycle on its MLflow run, and the stages the flow wires as tasks.
-
-`CycleRun` opens the MLflow run with the batch's inputs, keeps the cycle's frozen `CycleResult` as the stages
-replace it, and closes the run: FINISHED with its status tags, or FAILED on a crash; a batch that passed the gate
-but turns out unusable (DataError) is quarantined instead of retried forever. Each stage function below takes the
-run and what the previous stage returned, calls the pure step, logs it, and returns the step's frozen result.
+"""The stages the flow wires as tasks. Each takes the cycle's run (`steps.lifecycle.CycleRun`) and what the previous
+stage returned, calls the pure step, logs it, and returns the step's frozen result.
 """
 
 from __future__ import annotations
 
 import logging
-import time
-from dataclasses import replace
 from datetime import UTC, datetime
 
 from ctpipeline import faults
 from ctpipeline.adapters.mlflow import ModelRef
 from ctpipeline.core.cycle import (
     CycleResult,
-    alert_tags,
-    quality_failure_message,
     since_last_training,
     status_after_decision,
 )
 from ctpipeline.core.data import labelled, make_xy
 from ctpipeline.core.policy import Decision
-from ctpipeline.core.quality import QualityResult
 from ctpipeline.core.record import decision_record
 from ctpipeline.core.results import Evaluation, Monitoring, Scored, Skipped, Trained
-from ctpipeline.errors import CtpError, DataError
 from ctpipeline.steps import evaluate as evaluate_step
-from ctpipeline.steps import ingest, tracking
 from ctpipeline.steps import promote as promote_step
-from ctpipeline.steps.context import Pipeline
-from ctpipeline.steps.ingest import Checked
+from ctpipeline.steps import tracking
+from ctpipeline.steps.lifecycle import CycleRun, gate, next_batch, nothing_to_do, reject
 from ctpipeline.steps.monitor import monitor as monitor_step
 from ctpipeline.steps.scoring import score_model
 from ctpipeline.steps.train import train_challenger, window_names
-from ctpipeline.store.landing import Batch, landed_batches, read_landed
+from ctpipeline.store.landing import read_landed
 from ctpipeline.store.state import now_iso
 
 log = logging.getLogger(__name__)
 
-
-def next_batch(p: Pipeline, trigger: str = "manual") -> Batch | None:
-    """The oldest landed batch not processed yet. A webhook run without one re-runs the newest accepted batch:
-    it retrains on the window before it and back-tests on it, and records a re-run, not a second acceptance."""
-    batch = ingest.next_batch(p.landing_dir, p.batch_log)
-    if batch is not None or trigger != "webhook":
-        return batch
-    accepted, done = p.batch_log.accepted(), p.batch_log.processed()
-    landed = {b.name: b for b in landed_batches(p.landing_dir) if (b.name, b.sha256) in done}
-    latest = next((landed[n] for n in reversed(accepted) if n in landed), None)
-    if latest is not None:
-        log.info("webhook run: no new batch in %s; re-running the newest accepted batch %s", p.landing_dir, latest.name)
-    return latest
-
-
-def nothing_to_do(p: Pipeline, trigger: str, alert: dict | None = None) -> CycleResult:
-    """No batch to work on: ``no-batch``, or for a webhook run (nothing landed or accepted at all) ``no-data``."""
-    if trigger != "webhook":
-        log.info("no new batch in %s", p.landing_dir)
-        return CycleResult(batch=None, status="no-batch")
-    why = f"webhook alert ({(alert or {}).get('reason') or 'no reason given'}): no data at all in {p.landing_dir}"
-    log.warning("%s: nothing landed or accepted to retrain on (no-data)", why)
-    return CycleResult(batch=None, status="no-data", reasons=(why + ": nothing to retrain on",), alert=alert)
-
-
-def is_rerun(p: Pipeline, batch: Batch) -> bool:
-    """Whether `batch` (same name and content) was processed before: a webhook run re-running it."""
-    return (batch.name, batch.sha256) in p.batch_log.processed()
-
-
-def gate(p: Pipeline, batch: Batch) -> Checked | CycleResult:
-    """The batch validated by the GX suite; an unreadable file is quarantined at once (no MLflow run), unless it
-    was accepted before (a re-run): then it is left where it is."""
-    faults.checkpoint("ingest")
-    try:
-        return ingest.check_quality(batch, p.cfg.suite_path, p.cfg, p.landing_dir, config_file=p.config_file)
-    except DataError as exc:
-        if is_rerun(p, batch):
-            return CycleResult(batch=batch.name, status="gate-failed", gate="failed", reasons=(str(exc),), rerun=True)
-        target = ingest.quarantine(batch, p.quarantine_dir, p.batch_log, error=str(exc))
-        return CycleResult(
-            batch=batch.name, status="quarantined", gate="failed", reasons=(f"{exc}; moved to {target}",)
-        )
-
-
-class CycleRun:
-    """The MLflow run of one cycle and the cycle's result so far (a context manager)."""
-
-    def __init__(self, p: Pipeline, checked: Checked, trigger: str, alert: dict | None = None):
-        faults.checkpoint("validated")
-        self.p, self.checked, self.batch, self.trigger = p, checked, checked.batch, trigger
-        self.rerun = is_rerun(p, checked.batch)
-        self.champion = promote_step.current_champion(p)  # judged against (compare-and-swap); ledger reconciled
-        self.previous_challenger = p.registry.get_alias("challenger")
-        cv = self.champion.version if self.champion else None
-        self.result = CycleResult(
-            batch=self.batch.name,
-            status="accumulating",
-            rows=len(checked.df),
-            gate="passed" if checked.passed else "failed",
-            metric=p.cfg.evaluation.metric,
-            champion_version_before=cv,
-            champion_version_after=cv,
-            alert=alert,
-            rerun=self.rerun,
-        )
-        self.run_id = ""
-        self._t0 = time.perf_counter()
-
-    def update(self, **changes) -> None:
-        self.result = replace(self.result, **changes)
-
-    def __enter__(self) -> CycleRun:
-        self.run_id = tracking.start_run(self.p, self.batch, self.trigger)
-        self.update(run_id=self.run_id)
-        self.p.tracking.set_tags(self.run_id, {**alert_tags(self.result.alert), "ctp.rerun": str(self.rerun).lower()})
-        tracking.log_inputs(self.p, self.run_id, self.checked.df, self.checked.quality)
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> bool:
-        if isinstance(exc, DataError):  # passed the gate, yet unusable: quarantine rather than retry forever
-            self.quarantine(
-                None,
-                f"batch {self.batch.name} passed the quality gate but cannot be used: {exc}",
-                "(an expectation in the suite should catch this)",
-            )
-        elif exc is not None and not self._give_up(exc):
-            self.p.tracking.end_run(self.run_id, "FAILED")
-            return False
-        elif exc is not None:  # the same crash on every try: quarantined so that later batches are reached
-            self.quarantine(None, f"batch {self.batch.name}: every cycle on it crashed ({type(exc).__name__}: {exc})")
-        elif self.result.status not in ("quarantined", "gate-failed"):
-            self._record_accepted()
-        self.update(seconds=round(time.perf_counter() - self._t0, 2))
-        self.p.tracking.set_tags(
-            self.run_id, {"ctp.status": self.result.status, "ctp.verdict": self.result.verdict or "-"}
-        )
-        self.p.tracking.end_run(self.run_id, "FINISHED")
-        return True
-
-    def _give_up(self, exc: BaseException) -> bool:
-        """An unexpected crash (not an interrupt, not a registry or config error) is recorded; the batch is retried
-        until it has crashed `ingest.MAX_FAILURES` times."""
-        if isinstance(exc, CtpError) or not isinstance(exc, Exception):
-            return False
-        return ingest.record_failure(self.batch, self.p.batch_log, exc, self.run_id) >= ingest.MAX_FAILURES
-
-    def quarantine(self, quality: QualityResult | None, error: str | None, note: str = "") -> None:
-        if self.rerun:  # accepted before: report, but neither move it nor record it rejected
-            failed = [f.describe() for f in quality.failed] if quality is not None else [str(error)]
-            why = f"batch {self.batch.name}, accepted earlier, fails the quality gate now; left in place: "
-            self.update(status="gate-failed", failed_expectations=tuple(failed), reasons=(why + "; ".join(failed),))
-            return
-        target = ingest.quarantine(
-            self.batch, self.p.quarantine_dir, self.p.batch_log, quality=quality, error=error, run_id=self.run_id
-        )
-        if quality is not None:
-            failed = [f.describe() for f in quality.failed]
-            self.update(
-                status="quarantined",
-                failed_expectations=tuple(failed),
-                reasons=(quality_failure_message(self.batch.name, failed, str(target)),),
-            )
-        else:
-            self.update(status="quarantined", reasons=(f"{error}; moved to {target} {note}".rstrip(),))
-
-    def _record_accepted(self) -> None:
-        """The batch accepted, or (a webhook re-run) the re-run: the batch is not processed a second time."""
-        r = self.result
-        self.p.batch_log.append(
-            {
-                "batch": r.batch,
-                "sha256": self.batch.sha256,
-                "status": "rerun" if self.rerun else "accepted",
-                "trigger": self.trigger,
-                **({"alert": r.alert} if r.alert else {}),
-                "run_id": r.run_id,
-                "rows": r.rows,
-                "outcome": r.status,
-                "challenger_version": r.challenger_version,
-                "champion_version": r.champion_version_after,
-            }
-        )
-
-
-def reject(run: CycleRun) -> None:
-    """The gate failed: quarantine the batch beside its GX result."""
-    run.quarantine(run.checked.quality, None)
+__all__ = [
+    "CycleRun",
+    "backtest",
+    "decide",
+    "dry_run_result",
+    "gate",
+    "monitor",
+    "next_batch",
+    "nothing_to_do",
+    "promote",
+    "register",
+    "reject",
+    "train",
+]
 
 
 def _score(run: CycleRun, version: str, X, y) -> Scored:
@@ -231,7 +86,10 @@ def train(run: CycleRun) -> Trained | Skipped:
     frames, missing = read_landed(p.landing_dir, names)
     for name in missing:
         log.warning("accepted batch %s is no longer in %s; training without it", name, p.landing_dir)
-    trained = train_challenger(p.cfg, run.batch.name, run.checked.df, frames, [n for n in names if n not in missing])
+    kept = [n for n in names if n not in missing]
+    if kept:  # the training window, as an MLflow dataset input
+        tracking.log_dataset(p, run.run_id, frames, p.landing_dir, f"{kept[0]}..{kept[-1]}", "training")
+    trained = train_challenger(p.cfg, run.batch.name, run.checked.df, frames, kept)
     if isinstance(trained, Skipped):
         run.update(reasons=(trained.reason,))
     faults.checkpoint("trained")
@@ -269,12 +127,33 @@ def register(run: CycleRun, trained: Trained, ev: Evaluation, decision: Decision
     return ref
 
 
+def dry_run_result(run: CycleRun, decision: Decision) -> None:
+    """A dry run stops at the decision: say what the policy would have done; nothing is registered or moved."""
+    would = "promote the challenger" if decision.promote else f"keep v{run.result.champion_version_before or '-'}"
+    run.update(
+        status="dry-run", reasons=(*run.result.reasons, f"dry run: the policy would {would}; nothing registered")
+    )
+
+
+def shadow_note(decision: Decision, version: str, champion: str | None) -> str:
+    would = f"would have promoted v{version}" if decision.promote else f"would have kept v{champion or '-'}"
+    return f"shadow mode: the policy {would} ({decision.verdict}); no alias moved, champion v{champion or '-'} stays"
+
+
 def promote(run: CycleRun, trained: Trained, ev: Evaluation, decision: Decision, ref: ModelRef) -> CycleResult:
     """Move `champion` when the decision says so (compare-and-swap), then write the decision record."""
-    moved = decision.promote and promote_step.promote(
-        run.p, ref, ev.champion_version, reason=decision.summary, trigger=run.trigger, run_id=run.run_id
+    shadow = run.p.cfg.promotion.mode == "shadow"  # the policy's verdict is recorded, no alias moves
+    moved = (
+        decision.promote
+        and not shadow
+        and promote_step.promote(
+            run.p, ref, ev.champion_version, reason=decision.summary, trigger=run.trigger, run_id=run.run_id
+        )
     )
     status, extra = status_after_decision(decision.verdict, decision.promote, moved)
+    if shadow:
+        status, extra = "shadow", (shadow_note(decision, ref.version, ev.champion_version),)
+        run.p.registry.set_version_tags(ref, {"ctp.shadow": "would-promote" if decision.promote else "would-keep"})
     run.update(
         status=status,
         reasons=run.result.reasons + extra,

@@ -42,7 +42,9 @@ def register_challenger(
             "ctp.run_id": run_id,
         },
     )
-    p.registry.set_alias("challenger", ref)
+    p.registry.set_alias(
+        "shadow" if p.cfg.promotion.mode == "shadow" else "challenger", ref
+    )  # shadow: live aliases stay
     return ref
 
 

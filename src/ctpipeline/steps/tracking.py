@@ -92,7 +92,8 @@ def log_monitoring(p: Pipeline, run_id: str, mon: Monitoring, batch_ordinal: int
     t.log_metrics(
         t.monitoring_run(),
         {
-            f"champion_{m}": mon.champion_metric,
+            f"served_champion_{m}": mon.champion_metric,  # one name, one meaning: the month runs' champion_<m> is the
+            # back-test's; this series is the served champion on each whole batch (champion_on_batch_<m> per run)
             "drifted_share": drift.drifted_share if drift else None,
             "retrain": float(mon.decision.retrain),
         },
@@ -168,3 +169,26 @@ def log_decision(p: Pipeline, run_id: str, ref: ModelRef, record: dict) -> None:
     gates = {f"ctp.gate.{g['name']}": ("pass" if g["passed"] else "FAIL") for g in record["gates"]}
     p.registry.set_version_tags(ref, {"ctp.outcome": record["outcome"], **gates})
     p.tracking.set_tags(run_id, {"ctp.outcome": record["outcome"], "mlflow.note.content": text[:5000]})
+
+
+SUMMARY_KEYS = (
+    "batch", "status", "verdict", "gate", "rows", "metric", "challenger_metric", "champion_metric", "gain",
+    "ci_low", "ci_high", "served_metric", "never_retrain_metric", "always_promote_metric", "challenger_version",
+    "champion_version_before", "champion_version_after", "train_rows", "train_batches", "fired", "drifted_share",
+    "failed_expectations", "reasons", "seconds",
+)  # fmt: skip
+
+
+def log_summary(p: Pipeline, run_id: str, result) -> None:
+    """`summary.json` at the top of the run: the cycle in one flat document (what *Compare* puts side by side)."""
+    doc = {k: v for k, v in result.to_dict().items() if k in SUMMARY_KEYS}
+    p.tracking.log_dict(run_id, {"pipeline": p.name, "config_hash": p.cfg.config_hash(), **doc}, "summary.json")
+
+
+def log_dataset(p: Pipeline, run_id: str, frames: list[pd.DataFrame], source, name: str, context: str) -> None:
+    """The data a run used as an MLflow dataset input (source, digest, schema, rows; context training/evaluation)."""
+    from ctpipeline.adapters.mlflow import DataInput
+
+    if frames:
+        df = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+        p.tracking.log_datasets(run_id, [DataInput(df, str(source), name, context, p.cfg.target.column)])

@@ -15,8 +15,9 @@ from typing import Any
 import pandas as pd
 
 from ctpipeline.config.schema import DataConfig, SourceConfig
-from ctpipeline.core.data import to_utc
+from ctpipeline.core.data import utc_times
 from ctpipeline.errors import DataError
+from ctpipeline.store.tables import read_table
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,9 @@ def _table(module, attr: str, where: str) -> pd.DataFrame:
 
 
 def load_source(source: SourceConfig, data: DataConfig, base_dir: Path | None = None) -> pd.DataFrame:
-    """The whole raw history described by `source`, with its time column parsed to UTC."""
+    """The whole raw history described by `source` (tables of a Python package, one CSV/Parquet file, or a folder
+    of period files), with every datetime column as UTC (`core.data.utc_times`, the convention for dropped files
+    too) and the time column parsed."""
     if source.kind == "python_tables":
         try:
             mod = importlib.import_module(source.module)
@@ -56,17 +59,20 @@ def load_source(source: SourceConfig, data: DataConfig, base_dir: Path | None = 
             right = right[[*j.by, *[c for c in cols if c not in j.by]]].drop_duplicates(subset=j.by, keep="last")
             df = df.merge(right, on=j.by, how="left", validate="many_to_one")
     else:
-        path = Path(source.path)
-        if not path.is_absolute() and base_dir is not None:
-            path = base_dir / path
-        if not path.is_file():
-            raise DataError(f"source.path: file not found: {path}")
-        df = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+        try:
+            df = read_table(source_path(source, base_dir))
+        except DataError as exc:
+            raise DataError(f"source.path: {exc}") from None
     if data.time_column not in df.columns:
         raise DataError(f"data.time_column: column {data.time_column!r} is not in the source table")
-    df = df.copy()
-    df[data.time_column] = to_utc(df[data.time_column])
+    df = utc_times(df, data.time_column)
     return df.sort_values(data.time_column, kind="stable").reset_index(drop=True)
+
+
+def source_path(source: SourceConfig, base_dir: Path | None = None) -> Path:
+    """`source.path` (a file, or a folder of period files), relative to the config's folder."""
+    path = Path(source.path).expanduser()
+    return base_dir / path if not path.is_absolute() and base_dir is not None else path
 
 
 def write_parquet_atomic(df: pd.DataFrame, path: Path) -> None:
@@ -174,7 +180,7 @@ def read_batch(batch: Batch) -> pd.DataFrame:
         if twice:
             raise DataError(f"batch {batch.name}: columns {twice} appear more than once in {batch.path}")
     try:
-        return pd.read_parquet(batch.path)
+        return utc_times(pd.read_parquet(batch.path))  # the same time convention as `ctp land`
     except Exception as exc:  # pyarrow raises several types for corrupt files
         raise _unreadable(batch, exc) from None
 
@@ -226,7 +232,7 @@ def read_landed(landing_dir: Path, names: list[str]) -> tuple[list[pd.DataFrame]
     for name in names:
         path = landing_dir / f"{name}.parquet"
         if path.exists():
-            frames.append(pd.read_parquet(path))
+            frames.append(utc_times(pd.read_parquet(path)))
         else:
             missing.append(name)
     return frames, missing

@@ -49,7 +49,7 @@ def test_training_frame_caps_to_newest_rows(flights_cfg):
     assert len(out) == 50 and out["t"].min() >= b["t"].sort_values().iloc[50]
 
 
-def test_make_xy_binarises_target_drops_unlabelled_and_adds_time_parts(flights_cfg):
+def test_make_xy_binarises_target_drops_unlabelled_and_keeps_raw_columns(flights_cfg):
     from conftest import make_flights_like
 
     df = make_flights_like(400, seed=3)
@@ -58,7 +58,10 @@ def test_make_xy_binarises_target_drops_unlabelled_and_adds_time_parts(flights_c
     assert len(X) == len(y) == df["arr_delay"].notna().sum()
     assert set(y.unique()) <= {0, 1}
     assert ((df["arr_delay"].dropna() > 15).astype(int).to_numpy() == y.to_numpy()).all()
-    assert {"time_hour_dayofweek", "time_hour_hour", "carrier", "distance"} <= set(X.columns)
+    # the raw columns: the datetime parts are derived inside the model (core.features)
+    assert list(X.columns) == data.input_columns(flights_cfg)
+    assert {"time_hour", "carrier", "distance"} <= set(X.columns) and "time_hour_hour" not in X.columns
+    assert X["distance"].dtype == "float64" and str(X["time_hour"].dt.tz) == "UTC"
     assert not {"dep_delay", "arr_delay", "arr_time"} & set(X.columns)
 
 

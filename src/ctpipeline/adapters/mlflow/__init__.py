@@ -16,12 +16,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ctpipeline.adapters.mlflow.common import LazyClient, file_artifact_location, flatten_params, sqlite_tracking_uri
-from ctpipeline.adapters.mlflow.model_io import ModelStore, installed_requirements
+from ctpipeline.adapters.mlflow.datasets import DataInput
+from ctpipeline.adapters.mlflow.model_files import installed_requirements
+from ctpipeline.adapters.mlflow.model_io import ModelStore
 from ctpipeline.adapters.mlflow.registry import CHAMPION, ModelRef, Registry
 from ctpipeline.adapters.mlflow.tracking import Tracking
 
 __all__ = [
     "CHAMPION",
+    "DataInput",
     "LazyClient",
     "MlflowStores",
     "ModelRef",
@@ -46,13 +49,18 @@ class MlflowStores:
 
 
 def open_stores(
-    tracking_uri: str, model_name: str, experiment_name: str, artifact_location: str | None = None
+    tracking_uri: str,
+    model_name: str,
+    experiment_name: str,
+    artifact_location: str | None = None,
+    description: str = "",
 ) -> MlflowStores:
     """:class:`Tracking`, :class:`Registry` and :class:`ModelStore` for ``tracking_uri``, sharing one
-    MLflow client. Does no I/O (call ``stores.tracking.ensure_experiment()`` to create the experiment)."""
+    MLflow client. Does no I/O (call ``stores.tracking.ensure_experiment()`` to create the experiment).
+    ``description`` goes on the experiment and the registered model (MLflow's description fields)."""
     client = LazyClient(tracking_uri)
     return MlflowStores(
-        tracking=Tracking(tracking_uri, experiment_name, artifact_location, client=client),
+        tracking=Tracking(tracking_uri, experiment_name, artifact_location, client=client, description=description),
         registry=Registry(tracking_uri, model_name, client=client),
-        models=ModelStore(tracking_uri, model_name, client=client),
+        models=ModelStore(tracking_uri, model_name, client=client, description=description),
     )

@@ -11,14 +11,21 @@
   which sets the global URIs under a process-wide lock and restores them afterwards.
 * Loading resolves the version's storage location with the explicit client, so it neither
   needs nor changes the global URI.
+* The model is the whole scikit-learn Pipeline, feature transforms included (``core.features``, shipped with the
+  model as ``code_paths``), so its signature is on the raw columns: numeric ones ``double``, the time column
+  ``Any`` (MLflow's ``datetime`` refuses tz-aware values; the model parses ISO strings, naive = UTC, and aware
+  timestamps itself).
+* Registering links the LoggedModel to its version (tag ``mlflow.modelVersions``, as ``mlflow.register_model``
+  does), so the MLflow UI shows it as registered; it is named ``<registered model>-<batch>``.
 """
 
 from __future__ import annotations
 
-import importlib.metadata
+import json
 import logging
 import re
 import tempfile
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ctpipeline.adapters.mlflow.common import (
@@ -28,9 +35,9 @@ from ctpipeline.adapters.mlflow.common import (
     is_already_exists,
     is_not_found,
     mlflow_errors,
-    quiet_mlflow,
     sanitize_key,
 )
+from ctpipeline.adapters.mlflow.model_files import feature_code, log_model_kwargs
 from ctpipeline.adapters.mlflow.registry import ModelRef, check_ref, is_ready
 from ctpipeline.errors import RegistryError
 
@@ -40,94 +47,23 @@ if TYPE_CHECKING:  # pragma: no cover
 log = logging.getLogger(__name__)
 
 MODEL_ARTIFACT_NAME = "model"
+MODEL_VERSIONS_TAG = "mlflow.modelVersions"  # mlflow.utils.mlflow_tags.MLFLOW_MODEL_VERSIONS
+_LOGGED_NAME_BAD = re.compile(r"[/:.%\"' ]+")  # mlflow.utils.validation._validate_logged_model_name
 
 
-def installed_requirements(packages: list[str]) -> list[str]:
-    """Pinned ``name==version`` strings for the given *distribution* names that are installed.
-
-    Names that are not installed are skipped (so ``["xgboost-cpu", "xgboost"]`` yields whichever
-    of the two is present). Duplicates are removed, order is kept. The name is written as given
-    by the caller, the version as installed.
-    """
-    out: list[str] = []
-    seen: set[str] = set()
-    for name in packages:
-        key = re.sub(r"[-_.]+", "-", name).lower()
-        if key in seen:
-            continue
-        try:
-            version = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            continue
-        seen.add(key)
-        out.append(f"{name}=={version}")
-    return out
-
-
-def _signature_output(model: Any, sample: pandas.DataFrame) -> tuple[Any, str]:
-    """Output used for the signature and the matching pyfunc predict function."""
-    from sklearn.base import is_classifier
-
-    if is_classifier(model) and hasattr(model, "predict_proba"):
-        return model.predict_proba(sample), "predict_proba"
-    return model.predict(sample), "predict"
-
-
-def _serialization_for(model: Any) -> tuple[str, list[str] | None]:
-    """Prefer skops (MLflow 3's default, no arbitrary code on load). Types skops does not know
-    (e.g. ``xgboost.sklearn.XGBClassifier``) are listed as trusted: the model is our own output.
-    Falls back to cloudpickle when skops cannot serialise the object at all."""
-    try:
-        import skops.io as sio
-
-        data = sio.dumps(model)
-        trusted = list(sio.get_untrusted_types(data=data))
-        restored = sio.loads(data, trusted=trusted)
-        del restored
-        return "skops", trusted or None
-    except Exception as exc:  # noqa: BLE001 - any skops failure means: use cloudpickle
-        log.info("model not serialisable with skops (%s); using cloudpickle", exc)
-        return "cloudpickle", None
-
-
-def _with_serializer_requirement(reqs: list[str], fmt: str) -> list[str]:
-    dist = {"skops": "skops", "cloudpickle": "cloudpickle"}.get(fmt)
-    if dist is None:  # plain pickle: standard library
-        return list(reqs)
-    names = {re.split(r"[=<>!~ \[;]", r, maxsplit=1)[0].strip().lower() for r in reqs}
-    if dist in names:
-        return list(reqs)
-    return [*reqs, *installed_requirements([dist])]
-
-
-def _log_model_kwargs(
-    model: Any, example: pandas.DataFrame, pip_requirements: list[str], serialization_format: str | None
-) -> dict[str, Any]:
-    """The arguments of ``mlflow.sklearn.log_model`` that describe the model: signature, example,
-    pyfunc predict function, serializer (with its trusted types) and pip requirements."""
-    from mlflow.models import infer_signature
-
-    with quiet_mlflow():
-        output, predict_fn = _signature_output(model, example)
-        signature = infer_signature(example, output)
-    if serialization_format is None:
-        fmt, trusted = _serialization_for(model)
-    else:
-        fmt, trusted = serialization_format, None
-        if fmt == "skops":
-            _, trusted = _serialization_for(model)
-    return {
-        "signature": signature,
-        "input_example": example,
-        "pip_requirements": _with_serializer_requirement(list(pip_requirements), fmt),
-        "serialization_format": fmt,
-        "skops_trusted_types": trusted,
-        "pyfunc_predict_fn": predict_fn,
-    }
+def logged_model_name(model_name: str, batch: str | None) -> str:
+    """``flights-delay-2013-05``: the registered model's name and the batch, in characters MLflow accepts."""
+    name = f"{model_name}-{batch}" if batch else model_name
+    return _LOGGED_NAME_BAD.sub("-", name).strip("-") or MODEL_ARTIFACT_NAME
 
 
 class ModelStore(ModelScoped):
-    """Model files of the registered model ``model_name``: log + register new versions, load them."""
+    """Model files of the registered model ``model_name``: log + register new versions, load them.
+    ``description`` (the pipeline's) is set on the registered model."""
+
+    def __init__(self, tracking_uri: str, model_name: str, *, client: Any = None, description: str = ""):
+        super().__init__(tracking_uri, model_name, client=client)
+        self.description = description
 
     def log_and_register_model(
         self,
@@ -138,6 +74,7 @@ class ModelStore(ModelScoped):
         description: str | None = None,
         tags: dict[str, str] | None = None,
         serialization_format: str | None = None,
+        logged_name: str | None = None,
     ) -> ModelRef:
         """Log an sklearn estimator/Pipeline as a LoggedModel of ``run_id`` and register it as a
         new version of ``model_name``.
@@ -151,20 +88,24 @@ class ModelStore(ModelScoped):
         * ``serialization_format``: ``None`` = skops when possible (types unknown to skops, such
           as XGBoost's, are recorded as trusted), else cloudpickle.
         * ``description``/``tags`` go on the registry version; ``tags`` also on the LoggedModel.
+        * ``logged_name``: the LoggedModel's name; default ``<model_name>-<tags["ctp.batch"]>``.
         """
         if input_example is None or len(input_example) == 0:
             raise RegistryError("log_and_register_model needs a non-empty input_example")
         example = input_example.head(5)
         str_tags = {sanitize_key(k): str(v) for k, v in (tags or {}).items()} or None
-        kwargs = _log_model_kwargs(model, example, pip_requirements, serialization_format)
+        kwargs = log_model_kwargs(model, example, pip_requirements, serialization_format)
+        kwargs["name"] = logged_name or logged_model_name(self.model_name, (tags or {}).get("ctp.batch"))
 
         with mlflow_errors(f"log and register model {self.model_name!r} from run {run_id}", self.tracking_uri):
             run = self.client.get().get_run(run_id)
             if run.info.lifecycle_stage == "deleted":
                 raise RegistryError(f"run {run_id} is deleted; cannot log a model to it")
             self._ensure_registered_model()
-            with fluent_uris(self.client.tracking_uri, self.client.registry_uri):
+            with fluent_uris(self.client.tracking_uri, self.client.registry_uri), tempfile.TemporaryDirectory() as code:
+                kwargs["code_paths"] = feature_code(Path(code))
                 mv, model_id = self._log_and_register(run, model, str_tags, description, kwargs)
+            self._link_version(model_id, mv)
             if not is_ready(mv):
                 raise RegistryError(
                     f"model version {self.model_name} v{mv.version} is {mv.status}: "
@@ -185,14 +126,12 @@ class ModelStore(ModelScoped):
         run_id = run.info.run_id
         logged = client.create_logged_model(
             experiment_id=run.info.experiment_id,
-            name=MODEL_ARTIFACT_NAME,
+            name=kwargs["name"],
             source_run_id=run_id,
             params=dict(run.data.params),
             tags=tags,
         )
-        info = mlflow.sklearn.log_model(
-            model, name=MODEL_ARTIFACT_NAME, model_id=logged.model_id, run_id=run_id, **kwargs
-        )
+        info = mlflow.sklearn.log_model(model, model_id=logged.model_id, run_id=run_id, **kwargs)
         # Registered from the LoggedModel (source models:/<model_id>) like MLflow's own register_model. The
         # SQLAlchemy store resolves that source through the *global* tracking URI, hence inside fluent_uris.
         mv = client.create_model_version(
@@ -205,18 +144,33 @@ class ModelStore(ModelScoped):
         )
         return mv, info.model_id
 
+    def _link_version(self, model_id: str, mv: Any) -> None:
+        """Record the new version on the LoggedModel, as ``mlflow.register_model`` does (a tracking server does it
+        itself; the embedded store does not): the MLflow UI then shows the model as registered."""
+        client = self.client.get()
+        entry = {"name": mv.name, "version": str(mv.version)}
+        existing = client.get_logged_model(model_id).tags.get(MODEL_VERSIONS_TAG)
+        versions = json.loads(existing) if existing else []
+        if entry not in versions:
+            client.set_logged_model_tags(model_id, {MODEL_VERSIONS_TAG: json.dumps([*versions, entry])})
+
     def _ensure_registered_model(self) -> None:
+        """Create the registered model (with the pipeline's description) or bring its description up to date."""
         from mlflow.exceptions import MlflowException
 
         client = self.client.get()
         try:
-            client.get_registered_model(self.model_name)
-            return
+            rm = client.get_registered_model(self.model_name)
         except MlflowException as exc:
             if not is_not_found(exc):
                 raise
+            rm = None
+        if rm is not None:
+            if self.description and (rm.description or "") != self.description:
+                client.update_registered_model(self.model_name, description=self.description)
+            return
         try:
-            client.create_registered_model(self.model_name)
+            client.create_registered_model(self.model_name, description=self.description or None)
         except MlflowException as exc:  # created concurrently by someone else: fine
             if not is_already_exists(exc):
                 raise

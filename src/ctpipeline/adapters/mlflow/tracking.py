@@ -30,6 +30,7 @@ from ctpipeline.errors import RegistryError
 log = logging.getLogger(__name__)
 
 RUN_STATUSES = ("FINISHED", "FAILED", "KILLED")
+DESCRIPTION_TAG = "mlflow.note.content"  # what the MLflow UI shows as an experiment's or a run's description
 
 
 def _tag_items(tags: dict[str, str] | None) -> dict[str, str]:
@@ -52,8 +53,10 @@ class Tracking:
         artifact_location: str | None = None,
         *,
         client: LazyClient | None = None,
+        description: str = "",
     ):
         self.client = shared_client(tracking_uri, client)
+        self.description = description
         self.tracking_uri = tracking_uri
         self.experiment_name = experiment_name
         self.artifact_location = artifact_location
@@ -91,8 +94,15 @@ class Tracking:
                 exp_id = exp.experiment_id
             if exp is not None:
                 self._check_existing(exp)
+            self._describe(str(exp_id), exp)
         self._experiment_id = str(exp_id)
         return self._experiment_id
+
+    def _describe(self, exp_id: str, exp: Any) -> None:
+        """The pipeline's description as the experiment's (MLflow keeps it in the tag ``mlflow.note.content``)."""
+        current = (exp.tags or {}).get(DESCRIPTION_TAG) if exp is not None else None
+        if self.description and current != self.description:
+            self.client.get().set_experiment_tag(exp_id, DESCRIPTION_TAG, self.description[:MAX_TAG_VAL_LENGTH])
 
     def _check_existing(self, exp: Any) -> None:
         """Refuse a deleted experiment; warn when its artifact location is not the configured one."""
@@ -188,6 +198,15 @@ class Tracking:
         with self._errors(f"set tags on run {run_id}"):
             for i in range(0, len(items), MAX_PARAMS_TAGS_PER_BATCH):
                 self.client.get().log_batch(run_id, tags=items[i : i + MAX_PARAMS_TAGS_PER_BATCH])
+
+    def log_datasets(self, run_id: str, inputs: list) -> None:
+        """Log :class:`~ctpipeline.adapters.mlflow.datasets.DataInput` items as the run's dataset inputs."""
+        from ctpipeline.adapters.mlflow.datasets import dataset_input
+
+        if not inputs:
+            return
+        with self._errors(f"log dataset inputs to run {run_id}"):
+            self.client.get().log_inputs(run_id, datasets=[dataset_input(i) for i in inputs])
 
     # ---- artifacts ----------------------------------------------------------------------------
 
