@@ -21,8 +21,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "max_depth": 6,
         "subsample": 0.9,
         "colsample_bytree": 0.9,
-        "tree_method": "hist",
-        "n_jobs": 2,
+        "tree_method": "hist",  # no n_jobs: XGBoost uses the cores this process may run on, not a constant
     },
     "hist_gradient_boosting": {"max_iter": 300, "learning_rate": 0.08, "early_stopping": False},
     "logistic_regression": {"C": 1.0, "max_iter": 1000},

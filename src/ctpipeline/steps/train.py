@@ -12,6 +12,7 @@ import pandas as pd
 from ctpipeline.config.schema import PipelineConfig
 from ctpipeline.core.backtest import assign_windows
 from ctpipeline.core.data import labelled, make_xy, training_frame
+from ctpipeline.core.gpu import require_cuda
 from ctpipeline.core.models import build_model
 from ctpipeline.core.results import Skipped, Trained
 from ctpipeline.errors import DataError
@@ -72,6 +73,8 @@ def train_challenger(
 
 
 def _fit(cfg: PipelineConfig, X: pd.DataFrame, y: pd.Series, names: list[str], frame, where: str):
+    if cfg.model.device == "cuda":
+        require_cuda()  # never a silent CPU fallback
     model = build_model(cfg)
     t0 = time.perf_counter()
     try:
