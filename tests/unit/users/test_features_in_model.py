@@ -128,3 +128,16 @@ def test_a_regression_model_takes_int64_inputs(flights_cfg, frames):
     assert ints["distance"].dtype == "int64" and ints["sched_dep_time"].dtype == "int64"
     as_float = test.astype({"distance": "float64", "sched_dep_time": "float64"})
     np.testing.assert_allclose(model.predict(ints), model.predict(as_float), rtol=0, atol=0)
+
+
+def test_the_module_shipped_with_every_model_imports_only_numpy_pandas_and_sklearn():
+    """core/features.py is copied into each logged model (code_paths): it must load without ctpipeline."""
+    import ast
+    from pathlib import Path
+
+    from ctpipeline.core import features
+
+    tree = ast.parse(Path(features.__file__).read_text())
+    roots = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    roots |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+    assert roots <= {"__future__", "numpy", "pandas", "sklearn"}, roots

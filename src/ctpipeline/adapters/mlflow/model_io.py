@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import sys
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -195,4 +196,7 @@ class ModelStore(ModelScoped):
                 local = mlflow.artifacts.download_artifacts(
                     artifact_uri=location, dst_path=tmp, tracking_uri=self.tracking_uri
                 )
-            return mlflow.sklearn.load_model(local)
+            try:
+                return mlflow.sklearn.load_model(local)
+            finally:  # MLflow prepends the model's code_paths folder to sys.path for good: it is deleted with tmp
+                sys.path[:] = [entry for entry in sys.path if not entry.startswith(tmp)]
