@@ -238,7 +238,7 @@ def test_migrate_into_sqlite_replaces_a_half_copied_run_and_refuses_foreign_vers
     exp_id = dst.create_experiment(p.cfg.experiment_name, artifact_location=(tmp_path / "target" / "art").as_uri())
     some = next(iter(src_runs.values()))
     half = dst.create_run(exp_id, tags={FROM_RUN: some.info.run_id, STATE_TAG: "copying"}, run_name="half")
-    report = migrate(source, target, p.cfg.experiment_name, MODEL)
+    report = migrate(source, target, p.cfg.experiment_name, MODEL, progress=print)
     assert len(report.runs_copied) == len(src_runs) and dst.get_run(half.info.run_id).info.lifecycle_stage == "deleted"
     assert set(_runs(dst, p.cfg.experiment_name)) == set(src_runs)
 
