@@ -80,8 +80,10 @@ class Case:
         self.logs.mkdir(parents=True, exist_ok=True)
         self.n = 0
         self.config, self.state = self.work / "pipeline.yaml", self.work / "state"
+        self.started: list[subprocess.Popen] = []
 
     def restore(self) -> Case:
+        self.stop_all()
         reap(self)
         shutil.rmtree(self.work, ignore_errors=True)
         shutil.copytree(self.pristine, self.work, symlinks=True)
@@ -95,7 +97,16 @@ class Case:
             popen = subprocess.Popen(
                 [sys.executable, "-m", "ctpipeline", *full], cwd=self.work, env=env or ctp_env(), stdout=o, stderr=e
             )
+        self.started.append(popen)
         return popen, Proc(full, None, out, err, time.monotonic())
+
+    def stop_all(self) -> None:
+        """Kill the `ctp` processes this case started that still run (a failed test leaves them behind)."""
+        for popen in self.started:
+            if popen.poll() is None:
+                popen.kill()
+                popen.wait()
+        self.started.clear()
 
     def wait(self, started: tuple[subprocess.Popen, Proc], timeout: float = 600) -> Proc:
         popen, proc = started
@@ -155,7 +166,7 @@ def prepare(root: Path, months: int = 6, prepared: int = 3) -> Case:
     landing.land(data.split_batches(make_flights_like(1500 * months, seed=5, months=months), p.cfg.data), p.landing_dir)
     r = case.ctp("replay", "--batches", str(prepared), "--json")
     assert r.rc == 0, r.tail()
-    assert case.pipeline().registry.champion() is not None, r.tail()
+    assert champion_versions(case), r.tail()
     _config(case, {"n_estimators": 30, "max_depth": 3})
     shutil.copytree(case.work, case.pristine, symlinks=True)
     return case
@@ -182,40 +193,47 @@ class Run:
 
 
 def mlflow_runs(case: Case) -> list[Run]:
-    """Every run in the MLflow store, read straight from its SQLite file with a fresh connection (the ground truth;
-    MLflow's cached store in this test process need not see another process's latest commit at once)."""
-    import sqlite3
-
-    with closing(sqlite3.connect(f"file:{case.state / 'mlflow.db'}?mode=ro", uri=True, timeout=30)) as db:
-        rows = db.execute("SELECT run_uuid, name, status FROM runs").fetchall()
-        tags: dict[str, dict[str, str]] = {}
-        for run_id, key, value in db.execute("SELECT run_uuid, key, value FROM tags"):
-            tags.setdefault(run_id, {})[key] = value
+    """Every run in the MLflow store (see _sqlite), with its tags."""
+    tags: dict[str, dict[str, str]] = {}
+    for run_id, key, value in _sqlite(case, "SELECT run_uuid, key, value FROM tags"):
+        tags.setdefault(run_id, {})[key] = value
+    rows = _sqlite(case, "SELECT run_uuid, name, status FROM runs")
     return [Run(run_id, name, status, tags.get(run_id, {})) for run_id, name, status in rows]
 
 
 def champion_versions(case: Case) -> list[str]:
     """The versions the `champion` alias points at (the alias table's primary key allows one, or none)."""
-    import sqlite3
-
-    with closing(sqlite3.connect(f"file:{case.state / 'mlflow.db'}?mode=ro", uri=True, timeout=30)) as db:
-        rows = db.execute(
-            "SELECT version FROM registered_model_aliases WHERE name = ? AND alias = 'champion'", (PIPELINE,)
-        ).fetchall()
+    rows = _sqlite(case, "SELECT version FROM registered_model_aliases WHERE name = ? AND alias = 'champion'", PIPELINE)
     return [str(v) for (v,) in rows]
 
 
+def _sqlite(case: Case, sql: str, *params):
+    """Rows from the MLflow SQLite store, on a fresh read-only connection. The tests never read the store through
+    MLflow in this process: its cached engine keeps a connection to the database file a previous case's restore
+    replaced, and would show that case's runs and versions."""
+    import sqlite3
+
+    with closing(sqlite3.connect(f"file:{case.state / 'mlflow.db'}?mode=ro", uri=True, timeout=30)) as db:
+        return db.execute(sql, params).fetchall()
+
+
 def assert_champion_serves(case: Case, context: str) -> str:
-    """Exactly one `champion`, and it loads and predicts probabilities on a landed month. Returns its version."""
+    """Exactly one `champion`, and its files load and predict probabilities on a landed month. Returns its version."""
+    from urllib.parse import unquote, urlparse
+
+    import mlflow.sklearn
     import pandas as pd
 
     from ctpipeline.core.data import labelled, make_xy
 
     versions = champion_versions(case)
     assert len(versions) == 1, f"{context}: champion on versions {versions}"
+    ((location,),) = _sqlite(
+        case, "SELECT storage_location FROM model_versions WHERE name = ? AND version = ?", PIPELINE, versions[0]
+    )
+    model = mlflow.sklearn.load_model(unquote(urlparse(location).path))
     p = case.pipeline()
-    model = p.models.load_model(p.registry.get_version(versions[0]))
-    month = sorted((case.state / "landing" / PIPELINE).glob("*.parquet")) or sorted(case.pristine.rglob("*.parquet"))
+    month = sorted((case.state / "landing" / PIPELINE).glob("*.parquet"))
     X, _ = make_xy(labelled(pd.read_parquet(month[0]), p.cfg), p.cfg)
     proba = model.predict_proba(X)[:, 1]
     assert len(proba) == len(X) and ((proba >= 0) & (proba <= 1)).all(), f"{context}: champion predicts nonsense"
