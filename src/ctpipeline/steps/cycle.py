@@ -88,7 +88,9 @@ def train(run: CycleRun) -> Trained | Skipped:
         log.warning("accepted batch %s is no longer in %s; training without it", name, p.landing_dir)
     kept = [n for n in names if n not in missing]
     if kept:  # the training window, as an MLflow dataset input
-        tracking.log_dataset(p, run.run_id, frames, p.landing_dir, f"{kept[0]}..{kept[-1]}", "training")
+        tracking.log_dataset(
+            p, run.run_id, frames, p.landing_dir, "..".join(dict.fromkeys([kept[0], kept[-1]])), "training"
+        )
     trained = train_challenger(p.cfg, run.batch.name, run.checked.df, frames, kept)
     if isinstance(trained, Skipped):
         run.update(reasons=(trained.reason,))

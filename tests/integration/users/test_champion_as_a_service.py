@@ -117,8 +117,15 @@ def test_runs_log_training_window_and_batch_as_mlflow_datasets(champion):
     assert batch.digest == mlflow.data.from_pandas(landed, targets="arr_delay").digest  # MLflow's own digest
     assert json.loads(batch.profile)["num_rows"] == len(landed)
     assert "time_hour" in {c["name"] for c in json.loads(batch.schema)["mlflow_colspec"]}
-    assert window.name == "2013-01" and json.loads(window.source)["uri"] == str(p.landing_dir)
-    assert json.loads(window.profile)["num_rows"] == len(pd.read_parquet(p.landing_dir / "2013-01.parquet"))
+    january = pd.read_parquet(p.landing_dir / "2013-01.parquet")
+    # a one-batch window is the same data as January's own input: MLflow keeps one dataset per (name, digest)
+    assert window.name == "2013-01" and window.digest == mlflow.data.from_pandas(january, targets="arr_delay").digest
+    assert json.loads(window.source)["uri"].startswith(str(p.landing_dir))
+    assert json.loads(window.profile)["num_rows"] == len(january)
+    march = client.search_runs([run.info.experiment_id], "tags.`ctp.batch` = '2013-03'")[0]
+    [march_window] = [d.dataset for d in march.inputs.dataset_inputs if d.dataset.name == "2013-01..2013-02"]
+    assert json.loads(march_window.source)["uri"] == str(p.landing_dir)
+    assert json.loads(march_window.profile)["num_rows"] == len(january) + len(landed)
 
 
 def test_signature_is_on_the_raw_columns(champion):
