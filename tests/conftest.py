@@ -554,3 +554,16 @@ def require_binary(name: str, *candidates: str) -> str:
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(f"{msg}: CI=true, so a missing program is a failure, not a skip")
     pytest.skip(msg)
+
+
+def run_ctp(*args: str) -> tuple[int, str]:
+    """`ctp ARGS` in this process: (exit code, what it printed on stdout and stderr)."""
+    import contextlib
+    import io
+
+    from ctpipeline.cli.main import main
+
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(buf):
+        rc = main(list(args))
+    return rc, buf.getvalue()

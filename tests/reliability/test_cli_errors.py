@@ -1,24 +1,14 @@
 """Failures of the environment give one `error:` line and the right exit code, never a traceback: a state folder
 that cannot be created or written, an MLflow database that is corrupt or locked, a target that is not a column."""
 
-import contextlib
-import io
 import os
 import sqlite3
 
 import pytest
 import yaml
 
-from ctpipeline.cli.main import main
-
+from conftest import run_ctp as ctp
 from conftest import write_pipeline_config
-
-
-def ctp(*args) -> tuple[int, str]:
-    buf = io.StringIO()
-    with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(buf):
-        rc = main(list(args))
-    return rc, buf.getvalue()
 
 
 def one_error_line(out: str, *fragments: str) -> str:

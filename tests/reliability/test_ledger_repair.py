@@ -4,26 +4,17 @@ real champion, and `ctp rollback` steps back through the champions in order (v5 
 The failures are simulated in-process (the ledger's append or the `previous` alias write raises); the SIGKILL
 versions live with the fault-injection tests."""
 
-import contextlib
-import io
-
 import pytest
 
-from ctpipeline.cli.main import main
 from ctpipeline.steps import promote as promote_step
 from ctpipeline.steps.context import Pipeline
 from ctpipeline.store.ledger import Ledger
 
-from conftest import write_pipeline_config
+from conftest import run_ctp, write_pipeline_config
+
+ctp = run_ctp  # the CLI in-process: (exit code, stdout + stderr)
 
 pytestmark = pytest.mark.integration
-
-
-def ctp(*args) -> tuple[int, str]:
-    buf = io.StringIO()
-    with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(buf):
-        rc = main(list(args))
-    return rc, buf.getvalue()
 
 
 @pytest.fixture

@@ -1,20 +1,18 @@
 """Promotion against a real MLflow registry and real Prefect flow runs: compare-and-swap, manual approval,
 the ledger, history and rollback."""
 
-import contextlib
-import io
-
 import mlflow
 import pytest
 import yaml
 
-from ctpipeline.cli.main import main
 from ctpipeline.core import data
 from ctpipeline.core.policy import Decision
 from ctpipeline.steps import evaluate as evaluate_step
 from ctpipeline.steps import promote as promote_step
 from ctpipeline.steps.context import Pipeline
 from ctpipeline.store import landing
+
+from conftest import run_ctp as ctp
 
 pytestmark = pytest.mark.integration
 
@@ -34,13 +32,6 @@ def cycle(cfg_path, state):
 
     s = continuous_training(config=str(cfg_path), state_dir=str(state), trigger="test", return_state=True)
     return s, s.result()
-
-
-def ctp(*args) -> tuple[int, str]:
-    buf = io.StringIO()
-    with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(buf):
-        rc = main(list(args))
-    return rc, buf.getvalue()
 
 
 def set_promotion(cfg_path, **values):

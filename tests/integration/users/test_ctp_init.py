@@ -4,26 +4,19 @@ trains as written. Real GX and MLflow."""
 
 from __future__ import annotations
 
-import contextlib
-import io
-
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
 from users_support import run_cycle
 
-from ctpipeline.cli.main import main
 from ctpipeline.steps.context import Pipeline
 
+from conftest import run_ctp
+
+ctp = run_ctp  # the CLI in-process: (exit code, stdout + stderr)
+
 pytestmark = pytest.mark.integration
-
-
-def ctp(*args) -> tuple[int, str]:
-    buf = io.StringIO()
-    with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(buf):
-        rc = main(list(args))
-    return rc, buf.getvalue()
 
 
 def shop_sales(n: int = 4000, seed: int = 3) -> pd.DataFrame:

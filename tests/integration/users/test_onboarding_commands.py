@@ -4,8 +4,6 @@ rejected batch in sight. Real GX and MLflow, no Prefect."""
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 
 import numpy as np
@@ -14,10 +12,13 @@ import pytest
 import yaml
 from users_support import run_cycle
 
-from ctpipeline.cli.main import main
 from ctpipeline.core import data
 from ctpipeline.steps.context import Pipeline
 from ctpipeline.store import landing
+
+from conftest import run_ctp
+
+ctp = run_ctp  # the CLI in-process: (exit code, stdout + stderr)
 
 pytestmark = pytest.mark.integration
 
@@ -67,13 +68,6 @@ def write_config(tmp_path) -> str:
     path = tmp_path / "blocks.yaml"
     path.write_text(yaml.safe_dump(cfg, sort_keys=False))
     return str(path)
-
-
-def ctp(*args) -> tuple[int, str]:
-    buf = io.StringIO()
-    with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(buf):
-        rc = main(list(args))
-    return rc, buf.getvalue()
 
 
 def test_ctp_check_runs_the_suite_on_a_sample_file(tmp_path):

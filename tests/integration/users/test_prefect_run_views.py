@@ -5,28 +5,19 @@ empty flow run after the last batch."""
 
 from __future__ import annotations
 
-import contextlib
-import io
-
 import pytest
 from users_support import land_generated
 
-from ctpipeline.cli.main import main
 from ctpipeline.steps.context import Pipeline
 from ctpipeline.store import landing
 
-from conftest import make_flights_like, write_pipeline_config
+from conftest import make_flights_like, run_ctp, write_pipeline_config
+
+ctp = run_ctp  # the CLI in-process: (exit code, stdout + stderr)
 
 pytestmark = pytest.mark.integration
 
 NAME = "users-prefect-views"
-
-
-def ctp(*args) -> tuple[int, str]:
-    buf = io.StringIO()
-    with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(buf):
-        rc = main(list(args))
-    return rc, buf.getvalue()
 
 
 def flow_runs(pipeline: str) -> list:

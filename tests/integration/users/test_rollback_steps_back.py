@@ -3,26 +3,17 @@ the last two. Real MLflow registry (SQLite under tmp_path), versions without mod
 
 from __future__ import annotations
 
-import contextlib
-import io
-
 import pytest
 
 from ctpipeline.adapters.mlflow import ModelRef
-from ctpipeline.cli.main import main
 from ctpipeline.steps import promote as promote_step
 from ctpipeline.steps.context import Pipeline
 
-from conftest import write_pipeline_config
+from conftest import run_ctp, write_pipeline_config
+
+ctp = run_ctp  # the CLI in-process: (exit code, stdout + stderr)
 
 pytestmark = pytest.mark.integration
-
-
-def ctp(*args) -> tuple[int, str]:
-    buf = io.StringIO()
-    with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(buf):
-        rc = main(list(args))
-    return rc, buf.getvalue()
 
 
 def test_rollbacks_walk_back_through_the_champions(tmp_path):

@@ -4,27 +4,18 @@ batch log or the quarantine. Real MLflow, GX, Evidently; Prefect for the CLI run
 
 from __future__ import annotations
 
-import contextlib
-import io
-
 import pytest
 import yaml
 from users_support import land_generated, run_cycle
 
-from ctpipeline.cli.main import main
 from ctpipeline.steps.context import Pipeline
 from ctpipeline.store import landing
 
-from conftest import make_flights_like, write_pipeline_config
+from conftest import make_flights_like, run_ctp, write_pipeline_config
+
+ctp = run_ctp  # the CLI in-process: (exit code, stdout + stderr)
 
 pytestmark = pytest.mark.integration
-
-
-def ctp(*args) -> tuple[int, str]:
-    buf = io.StringIO()
-    with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(buf):
-        rc = main(list(args))
-    return rc, buf.getvalue()
 
 
 def live_then(tmp_path, months: int = 3) -> Pipeline:
