@@ -567,3 +567,17 @@ def run_ctp(*args: str) -> tuple[int, str]:
     with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(buf):
         rc = main(list(args))
     return rc, buf.getvalue()
+
+
+def stop_process_group(proc, timeout: float = 20) -> None:
+    """TERM the process group of `proc` (started with start_new_session=True), then KILL it after `timeout`."""
+    import signal
+    import subprocess
+
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)

@@ -30,55 +30,37 @@ DEFAULT_PORTS = {"postgres": 5433, "mlflow": 5000, "prefect": 4200, "webhook": 8
 SERVERS = ("postgres", "mlflow", "prefect")
 
 
+# where each piece of the stack lives, relative to its folder
+_PLACES = {
+    "topology_file": "stack.json",
+    "secrets_file": "secrets.env",
+    "pg_home": "postgres",
+    "pg_data": "postgres/data",
+    "auth_ini": "mlflow/basic_auth.ini",
+    "auth_db": "mlflow/basic_auth.db",
+    "artifacts": "mlartifacts",
+    "prefect_home": "prefect",
+    "webhook_config": "webhook/webhook.yaml",
+    "webhook_state": "webhook/state.db",
+}
+
+
 @dataclass(frozen=True)
 class StackPaths:
+    """The stack folder's layout: `topology_file`, `secrets_file`, `pg_home`, `pg_data`, `auth_ini`, `auth_db`,
+    `artifacts`, `prefect_home`, `webhook_config`, `webhook_state` (see `_PLACES`), and per-service logs and pids."""
+
     root: Path
 
-    @property
-    def topology_file(self) -> Path:
-        return self.root / "stack.json"
-
-    @property
-    def secrets_file(self) -> Path:
-        return self.root / "secrets.env"
+    def __post_init__(self) -> None:
+        for name, rel in _PLACES.items():
+            object.__setattr__(self, name, self.root / rel)
 
     def log(self, service: str) -> Path:
         return self.root / "logs" / f"{service}.log"
 
     def pid(self, service: str) -> Path:
         return self.root / "run" / f"{service}.pid"
-
-    @property
-    def pg_home(self) -> Path:
-        return self.root / "postgres"
-
-    @property
-    def pg_data(self) -> Path:
-        return self.pg_home / "data"
-
-    @property
-    def auth_ini(self) -> Path:
-        return self.root / "mlflow" / "basic_auth.ini"
-
-    @property
-    def auth_db(self) -> Path:
-        return self.root / "mlflow" / "basic_auth.db"
-
-    @property
-    def artifacts(self) -> Path:
-        return self.root / "mlartifacts"
-
-    @property
-    def prefect_home(self) -> Path:
-        return self.root / "prefect"
-
-    @property
-    def webhook_config(self) -> Path:
-        return self.root / "webhook" / "webhook.yaml"
-
-    @property
-    def webhook_state(self) -> Path:
-        return self.root / "webhook" / "state.db"
 
 
 def resolve_stack_dir(stack_dir: str | Path | None, state_dir: Path) -> Path:

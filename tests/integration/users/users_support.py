@@ -99,15 +99,8 @@ def post_json(url: str, payload: dict, timeout: float = 60.0) -> tuple[int, dict
 
 def stop(proc: subprocess.Popen) -> str:
     """Terminate a server started by a test (its own process group) and return what it printed."""
-    import os
-    import signal
+    from conftest import stop_process_group
 
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
+    stop_process_group(proc, timeout=20)
     out = proc.stdout.read() if proc.stdout else ""
     return out if isinstance(out, str) else out.decode(errors="replace")

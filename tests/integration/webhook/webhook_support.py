@@ -13,7 +13,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from conftest import ROOT, free_port
+from conftest import ROOT, free_port, stop_process_group
 
 RUN_TIMEOUT_S = 150
 
@@ -52,13 +52,7 @@ def serve_process(cfg_path: Path, state: Path, api_url: str, workdir: Path):
         try:
             yield proc, log_path
         finally:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-                try:
-                    proc.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                    proc.wait(timeout=10)
+            stop_process_group(proc, timeout=30)
             try:  # children left in the group (a flow run still going): stop them too
                 os.killpg(proc.pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
