@@ -21,7 +21,7 @@ from ctpipeline.core.results import Evaluation, Monitoring, Scored, Skipped, Tra
 from ctpipeline.steps import evaluate as evaluate_step
 from ctpipeline.steps import promote as promote_step
 from ctpipeline.steps import tracking
-from ctpipeline.steps.lifecycle import CycleRun, gate, next_batch, nothing_to_do, reject
+from ctpipeline.steps.lifecycle import CycleRun, gate, is_rerun, next_batch, nothing_to_do, reject
 from ctpipeline.steps.monitor import monitor as monitor_step
 from ctpipeline.steps.scoring import score_model
 from ctpipeline.steps.train import train_challenger, window_names
@@ -36,6 +36,7 @@ __all__ = [
     "decide",
     "dry_run_result",
     "gate",
+    "is_rerun",
     "monitor",
     "next_batch",
     "nothing_to_do",
