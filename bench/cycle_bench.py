@@ -24,24 +24,9 @@ __all__ = ["cycle_case"]
 
 def _cycle(p, batch, trigger: str = "manual"):
     """The flow's body (ctpipeline.flow.continuous_training) on `batch`, without Prefect tasks."""
-    from ctpipeline.core.cycle import CycleResult
-    from ctpipeline.core.results import Trained
-    from ctpipeline.steps import cycle as stage
+    from ctpipeline.steps.cycle import run_stages
 
-    checked = stage.gate(p, batch)
-    if isinstance(checked, CycleResult):
-        return checked
-    with stage.CycleRun(p, checked, trigger) as run:
-        if not checked.passed:
-            stage.reject(run)
-        elif (mon := stage.monitor(run)).decision.retrain:
-            trained = stage.train(run)
-            if isinstance(trained, Trained):
-                ev = stage.backtest(run, trained, mon)
-                decision = stage.decide(run, trained, ev)
-                ref = stage.register(run, trained, ev, decision)
-                stage.promote(run, trained, ev, decision, ref)
-    return run.result
+    return run_stages(p, batch, trigger)
 
 
 def _setup(config: Path, state_dir: Path, setup_months: int, log):

@@ -16,8 +16,6 @@ from pathlib import Path
 import pandas as pd
 
 from ctpipeline.core import data
-from ctpipeline.core.cycle import CycleResult
-from ctpipeline.core.results import Trained
 from ctpipeline.steps import cycle as stage
 from ctpipeline.steps.context import Pipeline
 from ctpipeline.store import landing
@@ -38,20 +36,7 @@ def run_cycle(p: Pipeline, trigger: str = "test"):
     batch = stage.next_batch(p)
     if batch is None:
         return None
-    checked = stage.gate(p, batch)
-    if isinstance(checked, CycleResult):  # unreadable file: quarantined before any MLflow run
-        return checked
-    with stage.CycleRun(p, checked, trigger) as run:
-        if not checked.passed:
-            stage.reject(run)
-        elif (mon := stage.monitor(run)).decision.retrain:
-            trained = stage.train(run)
-            if isinstance(trained, Trained):
-                ev = stage.backtest(run, trained, mon)
-                decision = stage.decide(run, trained, ev)
-                ref = stage.register(run, trained, ev, decision)
-                stage.promote(run, trained, ev, decision, ref)
-    return run.result
+    return stage.run_stages(p, batch, trigger)
 
 
 def split_payload(df: pd.DataFrame) -> dict:
