@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import tomllib
 import warnings
 from pathlib import Path
@@ -68,7 +69,16 @@ def configure_environment(paths: StatePaths) -> None:
 
 
 class ConsoleHandler(logging.StreamHandler):
-    """Prints `ctpipeline` log lines for commands that run no flow."""
+    """Prints `ctpipeline` log lines for commands that run no flow, to the *current* sys.stderr: a handler set up
+    while stderr was redirected (a caller capturing a command's output) must not keep writing to that stream."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:  # StreamHandler.__init__ sets it; the current sys.stderr is always used
+        pass
 
 
 def configure_logging(verbose: bool = False) -> None:

@@ -5,6 +5,7 @@ Real MLflow (SQLite store under tmp_path), real GX and Evidently; the cycles run
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import subprocess
@@ -38,6 +39,15 @@ def champion(tmp_path_factory):
     third = run_cycle(p)
     assert third.challenger_version == "2", third
     return p, second
+
+
+def ctp(*args) -> tuple[int, str]:
+    """The CLI in-process, its output in a buffer (not pytest's capture, which is closed after the test while the
+    log handler set up by the command would keep writing to it)."""
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(buf):
+        rc = main(list(args))
+    return rc, buf.getvalue()
 
 
 def client_for(p):
@@ -177,14 +187,14 @@ def test_mlflow_models_serve_scores_raw_landed_rows_like_the_logged_metric(champ
     assert abs(auc - logged) < 1e-9
 
 
-def test_ctp_score_writes_the_rows_and_the_champions_scores(champion, tmp_path, capsys):
+def test_ctp_score_writes_the_rows_and_the_champions_scores(champion, tmp_path):
     p, _ = champion
     raw = pd.read_parquet(p.landing_dir / "2013-03.parquet")
     src, out = tmp_path / "rows.parquet", tmp_path / "scored.csv"
     raw.to_parquet(src)
     common = ["--config", str(p.config_file), "--state-dir", str(p.paths.root)]
-    assert main(["score", *common, "--input", str(src), "--output", str(out)]) == 0
-    assert f"models:/flights-delay/{p.registry.champion().version}" in capsys.readouterr().out
+    rc, text = ctp("score", *common, "--input", str(src), "--output", str(out))
+    assert rc == 0 and f"models:/flights-delay/{p.registry.champion().version}" in text
     scored = pd.read_csv(out)
     assert list(scored.columns) == [*raw.columns, "score"] and len(scored) == len(raw)
     want = predict_for_metric(p.models.load_model(p.registry.champion()), raw, "classification")
@@ -192,13 +202,13 @@ def test_ctp_score_writes_the_rows_and_the_champions_scores(champion, tmp_path, 
     # a CSV in: the time column arrives as text, the ints as ints; same scores
     csv_in = tmp_path / "rows.csv"
     raw.to_csv(csv_in, index=False)
-    assert main(["score", *common, "-i", str(csv_in), "-o", str(tmp_path / "scored.parquet")]) == 0
+    assert ctp("score", *common, "-i", str(csv_in), "-o", str(tmp_path / "scored.parquet"))[0] == 0
     np.testing.assert_allclose(pd.read_parquet(tmp_path / "scored.parquet")["score"], want, rtol=1e-9)
     # bad input: a clear error, exit 1, nothing written
-    assert main(["score", *common, "-i", str(tmp_path / "nope.parquet"), "-o", str(tmp_path / "x.csv")]) == 1
+    assert ctp("score", *common, "-i", str(tmp_path / "nope.parquet"), "-o", str(tmp_path / "x.csv"))[0] == 1
     raw.drop(columns="dest").to_parquet(src)
-    assert main(["score", *common, "-i", str(src), "-o", str(tmp_path / "y.csv")]) == 1
-    assert "dest" in capsys.readouterr().err and not (tmp_path / "y.csv").exists()
+    rc, text = ctp("score", *common, "-i", str(src), "-o", str(tmp_path / "y.csv"))
+    assert rc == 1 and "dest" in text and not (tmp_path / "y.csv").exists()
 
 
 def test_a_regression_champion_takes_int64_rows_through_mlflows_scoring_server(tmp_path):
