@@ -84,6 +84,7 @@ def promote(
     return True
 
 
+@serialized(lambda p, *a, **k: p.paths.pipeline_dir(p.name) / "champion.lock", "rolling the champion back")
 def rollback(p: Pipeline, to_version: str | None = None, reason: str = "manual rollback") -> tuple[str, str]:
     """Point `champion` back at the previous champion (or `to_version`). Returns (from, to)."""
     reg = p.registry
