@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import socket
+import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -87,14 +88,39 @@ def holder_record(**extra: Any) -> dict[str, Any]:
     }
 
 
+_owned: dict[str, tuple[int, int]] = {}  # lock path -> (thread id, depth) for the locks this process holds
+_owned_guard = threading.Lock()
+
+
+def _reenter(path: Path, delta: int) -> bool:
+    """Count a (re-)entry of `path` by this thread; True when this thread already held it before this entry."""
+    key, me = str(path.resolve()), threading.get_ident()
+    with _owned_guard:
+        owner, depth = _owned.get(key, (me, 0))
+        if owner != me:
+            return False
+        if depth + delta <= 0:
+            _owned.pop(key, None)
+        else:
+            _owned[key] = (me, depth + delta)
+        return depth > 0
+
+
 def serialized(lock_path: Callable[..., Path], what: str, max_wait: float = 300.0, log_every: float = 10.0):
     """Decorator: hold ``LocalLock(lock_path(*args, **kwargs))`` during each call of the function. A call waits for
-    the lock (a log line every `log_every` s naming its holder) at most `max_wait` s, then raises TimeoutError."""
+    the lock (a log line every `log_every` s naming its holder) at most `max_wait` s, then raises TimeoutError.
+    Re-entrant in one thread: a decorated function may call another one on the same lock (rollback -> promote)."""
 
     def wrap(func):
         @functools.wraps(func)
         def locked(*args, **kwargs):
-            lock, t0, next_log = LocalLock(lock_path(*args, **kwargs)), time.monotonic(), time.monotonic()
+            path = lock_path(*args, **kwargs)
+            if _reenter(path, 0) and _reenter(path, +1):  # this thread holds it already
+                try:
+                    return func(*args, **kwargs)
+                finally:
+                    _reenter(path, -1)
+            lock, t0, next_log = LocalLock(path), time.monotonic(), time.monotonic()
             while not lock.try_acquire():
                 waited = time.monotonic() - t0
                 if waited >= max_wait:
@@ -103,10 +129,12 @@ def serialized(lock_path: Callable[..., Path], what: str, max_wait: float = 300.
                     logger.warning("%s: waiting for %s, held by %s", what, lock.path, describe_holder(lock.holder()))
                     next_log += log_every
                 time.sleep(0.1)
+            _reenter(path, +1)
             try:
                 lock.write(holder_record(call=func.__qualname__))
                 return func(*args, **kwargs)
             finally:
+                _reenter(path, -1)
                 lock.release({**(lock.holder() or {}), "released_at": datetime.now(UTC).isoformat(timespec="seconds")})
 
         return locked

@@ -207,7 +207,8 @@ def test_a_rollback_waits_for_a_promotion_in_flight_and_goes_back_to_the_replace
     ra = case.wait(a)
     assert ra.rc == 0 and rb.rc == 0, ra.tail() + rb.tail()
     z = _cycle(ra)["challenger_version"]
-    assert "moving the champion alias: waiting" in rb.err, rb.tail()
+    lock = case.state / "pipelines" / "flights-delay" / "champion.lock"
+    assert f"waiting for {lock}, held by pid {a[0].pid}" in rb.err, rb.tail()  # the promotion's lock
     moves = [(m["action"], m["from_version"], m["to_version"]) for m in case.ledger()[-2:]]
     assert moves == [("promote", x, z), ("rollback", z, x)], case.ledger()
     assert champion_versions(case) == [x]

@@ -122,3 +122,21 @@ def test_slot_settings_from_the_environment():
     s = SlotSettings.from_env({"CTP_SLOT_MAX_WAIT_SECONDS": "30", "CTP_SLOT_LOG_SECONDS": "2"})
     assert (s.max_wait, s.log_every, s.lease) == (30.0, 2.0, 60.0)
     assert SlotSettings.from_env({}) == SlotSettings()
+
+
+def test_serialized_is_reentrant_in_one_thread(tmp_path):
+    """rollback() holds the champion lock and calls promote(), which takes the same lock: no deadlock."""
+    path = tmp_path / "champion.lock"
+
+    @serialized(lambda: path, "inner", max_wait=1)
+    def inner():
+        return "inner"
+
+    @serialized(lambda: path, "outer", max_wait=1)
+    def outer():
+        return inner()
+
+    assert outer() == "inner"
+    other = LocalLock(path)
+    assert other.try_acquire()  # released at the end of the outer call
+    other.release()

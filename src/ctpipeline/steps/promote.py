@@ -137,6 +137,7 @@ def ledger_mismatch(p: Pipeline) -> str | None:
     )
 
 
+@serialized(lambda p, *a, **k: p.paths.pipeline_dir(p.name) / "champion.lock", "rolling the champion back")
 def rollback(p: Pipeline, to_version: str | None = None, reason: str = "manual rollback") -> tuple[str, str]:
     """Point `champion` back at the champion the current one replaced (or `to_version`). Returns (from, to).
 

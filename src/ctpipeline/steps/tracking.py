@@ -53,7 +53,22 @@ def start_run(p: Pipeline, batch: Batch, trigger: str) -> str:
 
 
 def log_inputs(p: Pipeline, run_id: str, df: pd.DataFrame, quality: QualityResult) -> None:
-    """Config, data facts and the GX result on the run, whatever the outcome."""
+    """Config, data facts and the GX result on the run, whatever the outcome. It runs while the cycle's run is being
+    opened (``CycleRun.__enter__``), where a failure skips the close in ``__exit__``: so a failure here (a full
+    artifact disk, an unreachable server) closes the run FAILED itself before it propagates."""
+    try:
+        _log_inputs(p, run_id, df, quality)
+    except Exception as exc:
+        try:
+            # the type only: an error message may carry a URI or a path, never worth the risk of a secret in a tag
+            p.tracking.set_tags(run_id, {"ctp.status": "failed", "ctp.error": type(exc).__name__})
+            p.tracking.end_run(run_id, "FAILED")
+        except Exception as close_exc:  # the store itself is down: the next cycle closes the run (close_stale_runs)
+            log.warning("could not close MLflow run %s after %s: %s", run_id, type(exc).__name__, close_exc)
+        raise
+
+
+def _log_inputs(p: Pipeline, run_id: str, df: pd.DataFrame, quality: QualityResult) -> None:
     t = p.tracking
     t.log_dict(run_id, p.cfg.to_yaml_dict(), "config/pipeline.yaml")
     t.log_dict(run_id, quality.raw, "quality/gx_result.json")
