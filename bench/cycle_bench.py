@@ -24,7 +24,7 @@ __all__ = ["cycle_case"]
 
 def _cycle(p, batch, trigger: str = "manual"):
     """The flow's body (ctpipeline.flow.continuous_training) on `batch`, without Prefect tasks."""
-    from ctpipeline.steps.cycle import run_stages
+    from ctpipeline.flow import run_stages
 
     return run_stages(p, batch, trigger)
 

@@ -21,12 +21,11 @@ from ctpipeline.core.results import Evaluation, Monitoring, Scored, Skipped, Tra
 from ctpipeline.steps import evaluate as evaluate_step
 from ctpipeline.steps import promote as promote_step
 from ctpipeline.steps import tracking
-from ctpipeline.steps.context import Pipeline
 from ctpipeline.steps.lifecycle import CycleRun, gate, is_rerun, next_batch, nothing_to_do, reject
 from ctpipeline.steps.monitor import monitor as monitor_step
 from ctpipeline.steps.scoring import score_model
 from ctpipeline.steps.train import train_challenger, window_names
-from ctpipeline.store.landing import Batch, read_landed
+from ctpipeline.store.landing import read_landed
 from ctpipeline.store.state import now_iso
 
 log = logging.getLogger(__name__)
@@ -176,22 +175,4 @@ def promote(run: CycleRun, trained: Trained, ev: Evaluation, decision: Decision,
     )
     run.update(record=record)
     tracking.log_decision(run.p, run.run_id, ref, record)
-    return run.result
-
-
-def run_stages(p: Pipeline, batch: Batch, trigger: str = "manual") -> CycleResult:
-    """The flow's stages on `batch` in this process, without Prefect tasks (benchmarks and tests that time or
-    drive the cycle itself; the flow wires the same stages as tasks)."""
-    checked = gate(p, batch)
-    if isinstance(checked, CycleResult):  # unreadable file: quarantined before any MLflow run
-        return checked
-    with CycleRun(p, checked, trigger) as run:
-        if not checked.passed:
-            reject(run)
-        elif (mon := monitor(run)).decision.retrain:
-            trained = train(run)
-            if isinstance(trained, Trained):
-                ev = backtest(run, trained, mon)
-                decision = decide(run, trained, ev)
-                promote(run, trained, ev, decision, register(run, trained, ev, decision))
     return run.result

@@ -15,22 +15,9 @@ from pathlib import Path
 import pytest
 
 from ctpipeline.errors import ConfigError, CtpError
-from ctpipeline.stack import credentials, postgres
+from ctpipeline.stack import credentials, postgres, processes
 from ctpipeline.stack.layout import StackPaths, Topology, merge_topology, read_topology, write_topology
-from ctpipeline.stack.processes import (
-    Pending,
-    PidRecord,
-    ProcessSpec,
-    StartError,
-    is_alive,
-    port_free,
-    process_tree,
-    read_pid,
-    start,
-    start_ticks,
-    stop,
-    wait_all,
-)
+from ctpipeline.stack.processes import ProcessSpec, StartError, process_tree, read_pid, start, start_ticks, stop
 from ctpipeline.stack.up import down
 
 from conftest import FLIGHTS_YAML, free_port
@@ -47,7 +34,7 @@ def test_a_process_that_dies_while_starting_is_an_error_naming_its_log(tmp_path)
     s = spec("mlflow", "import sys; print('cannot connect to the database'); sys.exit(3)", mask={"pw": "database"})
     proc, _ = start(s, paths)
     with pytest.raises(StartError) as exc:
-        wait_all([Pending(s, proc, lambda: False, 30)], paths)
+        processes.wait_all([processes.Pending(s, proc, lambda: False, 30)], paths)
     msg = str(exc.value)
     assert "mlflow exited with code 3 while starting" in msg and str(paths.log("mlflow")) in msg
     assert "cannot connect to the ***" in msg  # the log tail, with secrets masked
@@ -60,7 +47,7 @@ def test_a_process_that_never_gets_healthy_times_out_naming_its_log(tmp_path):
     try:
         t0 = time.monotonic()
         with pytest.raises(StartError, match=r"prefect not healthy after 2s; see .*prefect\.log"):
-            wait_all([Pending(s, proc, lambda: False, 2)], paths)
+            processes.wait_all([processes.Pending(s, proc, lambda: False, 2)], paths)
         assert time.monotonic() - t0 < 10
     finally:
         assert stop(paths, "prefect", timeout=5).startswith("stopped")
@@ -81,7 +68,7 @@ def test_stop_ends_the_whole_tree_even_a_child_that_ignores_term(tmp_path):
         assert time.monotonic() < deadline, "the grandchild did not start"
         time.sleep(0.1)
     tree = process_tree(rec.pid)
-    assert read_pid(paths, "worker-1") == rec and is_alive(rec)
+    assert read_pid(paths, "worker-1") == rec and processes.is_alive(rec)
     how = stop(paths, "worker-1", timeout=2)
     proc.wait(timeout=10)
     assert how == "killed after 2s"
@@ -91,10 +78,10 @@ def test_stop_ends_the_whole_tree_even_a_child_that_ignores_term(tmp_path):
 
 def test_a_recycled_pid_is_not_taken_for_ours(tmp_path):
     paths = StackPaths(tmp_path)
-    mine = PidRecord("mlflow", os.getpid(), (start_ticks(os.getpid()) or 0) + 1, 5000, time.time(), 15, True)
+    mine = processes.PidRecord("mlflow", os.getpid(), (start_ticks(os.getpid()) or 0) + 1, 5000, time.time(), 15, True)
     paths.pid("mlflow").parent.mkdir(parents=True)
     paths.pid("mlflow").write_text(__import__("json").dumps(mine.__dict__))
-    assert not is_alive(mine)
+    assert not processes.is_alive(mine)
     assert stop(paths, "mlflow") == "not running (stale pid file removed)"  # and this process is still here
     assert down(paths, say=lambda _: None) == 0
 
@@ -105,12 +92,12 @@ def test_port_taken_is_detected_and_a_time_wait_socket_is_not(tmp_path):
         server.bind(("127.0.0.1", 0))
         server.listen()
         port = server.getsockname()[1]
-        assert not port_free(port)
+        assert not processes.port_free(port)
         client = socket.create_connection(("127.0.0.1", port))
         conn, _ = server.accept()
         conn.close()  # the server side closes first: its end stays in TIME_WAIT, as after a server restart
         client.close()
-    assert port_free(port)
+    assert processes.port_free(port)
 
 
 def test_up_refuses_a_taken_port_before_starting_anything(tmp_path):

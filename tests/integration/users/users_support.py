@@ -16,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from ctpipeline.core import data
+from ctpipeline.flow import run_stages
 from ctpipeline.steps import cycle as stage
 from ctpipeline.steps.context import Pipeline
 from ctpipeline.store import landing
@@ -36,7 +37,7 @@ def run_cycle(p: Pipeline, trigger: str = "test"):
     batch = stage.next_batch(p)
     if batch is None:
         return None
-    return stage.run_stages(p, batch, trigger)
+    return run_stages(p, batch, trigger)
 
 
 def split_payload(df: pd.DataFrame) -> dict:
