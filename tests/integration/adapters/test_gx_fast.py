@@ -1,7 +1,7 @@
 """The optimised GX gate gives GX's own verdicts: the same as plain ``batch.validate(suite, result_format=SUMMARY)``.
 
 ``ctpipeline.adapters.gx.validate`` validates the suite per column group, BOOLEAN_ONLY first and SUMMARY for what
-failed, with three costs of GX skipped (adapters/gx/speedups.py). Here both run on the same frames, clean and
+failed, with four costs of GX skipped (adapters/gx/speedups.py). Here both run on the same frames, clean and
 broken in several ways, and must agree on success, on the failed expectations (type, column, kwargs) and on the
 observed-value wording, for the flights suite and for a suite exercising every kind of group.
 """
