@@ -118,6 +118,20 @@ def test_a_wait_for_approval_and_its_approval_each_send_their_message(receiver, 
     assert "reason: checked the slices" in approved["message"]
 
 
+def test_an_unreadable_file_quarantined_before_any_run_sends_rejected(receiver, small_pipeline, monkeypatch):
+    cfg, state = small_pipeline
+    with_notifications(cfg, {"url_env": ENV, "events": ["rejected"]})
+    monkeypatch.setenv(ENV, receiver.url())
+    p = Pipeline.open(cfg, state)
+    p.landing_dir.mkdir(parents=True, exist_ok=True)
+    (p.landing_dir / "2013-01.parquet").write_bytes(b"")  # 0 bytes: not Parquet
+    res = one_cycle(p)
+    assert res.status == "quarantined" and res.run_id is None
+    (body,) = receiver.wait_for(1)
+    assert body["title"] == "ctp flights-delay 2013-01: batch rejected"
+    assert "reason: " in body["message"] and "MLflow run" not in body["message"]
+
+
 def test_a_closed_port_changes_nothing_but_a_warning_without_the_url(small_pipeline, monkeypatch, caplog):
     cfg, state = small_pipeline
     with_notifications(cfg, {"url_env": ENV, "timeout_seconds": 2})
