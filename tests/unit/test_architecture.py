@@ -26,6 +26,7 @@ TOOLS = {
     "fastapi": ("ctpipeline.webhook",),
     "starlette": ("ctpipeline.webhook",),
     "uvicorn": ("ctpipeline.webhook",),
+    "apprise": ("ctpipeline.adapters.notify",),
 }
 # layer -> ctpipeline packages it must not import (short names, under ctpipeline.)
 _OUTER = "steps cli webhook flow"

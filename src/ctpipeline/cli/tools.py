@@ -14,6 +14,7 @@ from ctpipeline.errors import CtpError
 
 def cmd_config_validate(args) -> int:
     from ctpipeline.adapters.gx import load_suite
+    from ctpipeline.config.notifications import unset_variables
     from ctpipeline.config.schema import load_config
     from ctpipeline.core.models import check_model_params
     from ctpipeline.errors import ConfigError
@@ -34,6 +35,8 @@ def cmd_config_validate(args) -> int:
             f"suite {suite.get('name')!r} with {len(suite.get('expectations', []))} expectations, "
             f"hash {cfg.config_hash()})"
         )
+        for key, why in unset_variables(cfg.notifications, os.environ):  # a warning: exit code unchanged
+            print(f"warning: {f}: {key}: {why}", file=sys.stderr)
     return rc
 
 

@@ -73,6 +73,8 @@ def _known_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
     """Field names valid at `loc`'s parent, to suggest a fix for a misspelled key."""
     current: Any = model
     for part in loc[:-1]:
+        if isinstance(part, int):  # an item of a list of sections (promotion.slices.0, notifications.1)
+            continue
         fields = getattr(current, "model_fields", None)
         if not fields or part not in fields:
             return []

@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from ctpipeline.config.loader import read_yaml, validation_problems
+from ctpipeline.config.notifications import NotificationConfig
 from ctpipeline.config.sections import (
     DataConfig,
     FeaturesConfig,
@@ -177,6 +178,10 @@ class PipelineConfig(Section):
     promotion: PromotionConfig = PromotionConfig()
     quality: QualityConfig
     mlflow: MlflowConfig = MlflowConfig()
+    notifications: list[NotificationConfig] = Field(
+        default_factory=list,
+        description="Where promotions, gate rejections, waits for approval and failed runs are sent (Apprise).",
+    )
 
     # Set by load_config; not part of the YAML.
     config_dir: Path | None = Field(default=None, exclude=True, description="(internal)")
@@ -220,7 +225,9 @@ class PipelineConfig(Section):
         return self.model_dump(mode="json", exclude={"config_dir"})
 
     def config_hash(self) -> str:
-        canon = json.dumps(self.to_yaml_dict(), sort_keys=True, separators=(",", ":"))
+        """What the pipeline does, hashed: where its messages go (`notifications`) is left out."""
+        doc = {k: v for k, v in self.to_yaml_dict().items() if k != "notifications"}
+        canon = json.dumps(doc, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canon.encode()).hexdigest()[:12]
 
 

@@ -23,6 +23,7 @@ from ctpipeline.steps import ingest, tracking
 from ctpipeline.steps import promote as promote_step
 from ctpipeline.steps.context import Pipeline
 from ctpipeline.steps.ingest import Checked
+from ctpipeline.steps.notify import notify_cycle
 from ctpipeline.store.landing import Batch, landed_batches
 
 log = logging.getLogger(__name__)
@@ -67,9 +68,9 @@ def gate(p: Pipeline, batch: Batch) -> Checked | CycleResult:
         if is_rerun(p, batch):
             return CycleResult(batch=batch.name, status="gate-failed", gate="failed", reasons=(str(exc),), rerun=True)
         target = ingest.quarantine(batch, p.quarantine_dir, p.batch_log, error=str(exc))
-        return CycleResult(
-            batch=batch.name, status="quarantined", gate="failed", reasons=(f"{exc}; moved to {target}",)
-        )
+        res = CycleResult(batch=batch.name, status="quarantined", gate="failed", reasons=(f"{exc}; moved to {target}",))
+        notify_cycle(p, res)  # no MLflow run to tag: the warning, if any, is in the log
+        return res
 
 
 class CycleRun:
@@ -118,6 +119,7 @@ class CycleRun:
                 "(an expectation in the suite should catch this)",
             )
         elif exc is not None and not self._give_up(exc):
+            self._notify(exc)
             self.p.tracking.end_run(self.run_id, "FAILED")
             return False
         elif exc is not None:  # the same crash on every try: quarantined so that later batches are reached
@@ -129,8 +131,22 @@ class CycleRun:
         self.p.tracking.set_tags(
             self.run_id, {"ctp.status": self.result.status, "ctp.verdict": self.result.verdict or "-"}
         )
+        self._notify(exc)
         self.p.tracking.end_run(self.run_id, "FINISHED")
         return True
+
+    def _notify(self, exc: BaseException | None) -> None:
+        """The outcome to `notifications:` (not for a dry run or an interrupt), and `ctp.notified` on the run.
+        A crash is named by its type only; a DataError is a rejection, not a crash."""
+        if self.dry_run or (exc is not None and not isinstance(exc, Exception)):
+            return
+        crashed = type(exc).__name__ if exc is not None and not isinstance(exc, DataError) else None
+        notified = notify_cycle(self.p, self.result, failed_with=crashed)
+        if notified:
+            try:
+                self.p.tracking.set_tags(self.run_id, {"ctp.notified": notified})
+            except Exception as tag_exc:  # the run's close below reports a store that is down
+                log.warning("could not tag MLflow run %s ctp.notified: %s", self.run_id, type(tag_exc).__name__)
 
     def _give_up(self, exc: BaseException) -> bool:
         """An unexpected crash (not an interrupt, not a registry or config error) is recorded; the batch is retried

@@ -14,6 +14,7 @@ from ctpipeline.core.results import Evaluation, Trained
 from ctpipeline.errors import RegistryError
 from ctpipeline.locks import serialized
 from ctpipeline.steps.context import Pipeline
+from ctpipeline.steps.notify import notify_approval
 from ctpipeline.store.ledger import champion_stack
 from ctpipeline.store.state import now_iso
 
@@ -188,6 +189,7 @@ def approve(p: Pipeline, reason: str = "approved by hand") -> str:
             "run a new cycle to re-evaluate"
         )
     p.registry.set_version_tags(ref, {"ctp.approval": "approved"})
+    notify_approval(p, ref.version, expected, reason)
     return ref.version
 
 
