@@ -1,5 +1,5 @@
 """Notifications from real cycles (real GX, MLflow, Evidently, Apprise; the flow's stages run in this process, as
-`steps.cycle.run_stages` does for the flow) to a real HTTP endpoint on 127.0.0.1, its URL in an environment
+`ctpipeline.flow.run_stages` does for the flow) to a real HTTP endpoint on 127.0.0.1, its URL in an environment
 variable: a promotion, a gate rejection and a crash each send their message; a closed port changes nothing but a
 warning that names the scheme, never the URL."""
 
@@ -12,6 +12,7 @@ import yaml
 from ctpipeline.core import data
 from ctpipeline.core.cycle import CycleResult
 from ctpipeline.core.notify import cycle_notice
+from ctpipeline.flow import run_stages
 from ctpipeline.steps import cycle as stage
 from ctpipeline.steps import notify as notify_step
 from ctpipeline.steps.context import Pipeline
@@ -45,7 +46,7 @@ def run_of(p: Pipeline, run_id: str):
 def one_cycle(p: Pipeline) -> CycleResult:
     batch = stage.next_batch(p)
     assert batch is not None
-    return stage.run_stages(p, batch, "test")
+    return run_stages(p, batch, "test")
 
 
 def land_broken(p: Pipeline, month: str) -> None:
