@@ -5,7 +5,8 @@ checkpoint (a comma-separated list is allowed); then the process prints one line
 itself SIGKILL: no ``finally`` block, no ``atexit`` handler and no context manager runs, exactly as when the
 machine loses power or the OOM killer strikes. ``CTP_FAULT_AT=name@N`` kills at the N-th time the checkpoint is
 reached in this process (default 1st). ``CTP_FAULT_PAUSE=name:SECONDS`` makes the checkpoint sleep instead (a
-concurrency test holds a process at a known point while another one acts).
+concurrency test holds a process at a known point while another one acts); with ``CTP_FAULT_RELEASE=PATH`` the
+pause ends early as soon as that file exists (the test creates it once the other process has acted).
 
 The checkpoints, in the order a cycle reaches them (tests/faults/ kills the real process at each):
 
@@ -32,7 +33,7 @@ import sys
 import time
 from collections import Counter
 
-ENV, PAUSE_ENV = "CTP_FAULT_AT", "CTP_FAULT_PAUSE"
+ENV, PAUSE_ENV, RELEASE_ENV = "CTP_FAULT_AT", "CTP_FAULT_PAUSE", "CTP_FAULT_RELEASE"
 CHECKPOINTS = (
     "slot-acquired",
     "ingest",
@@ -83,4 +84,7 @@ def _pause(name: str, value: str) -> None:
         if target == name:
             sys.stderr.write(f"ctp fault injection: pausing {seconds} s at checkpoint {name!r} (pid {os.getpid()})\n")
             sys.stderr.flush()
-            time.sleep(float(seconds or 0))
+            release = os.environ.get(RELEASE_ENV)
+            end = time.monotonic() + float(seconds or 0)
+            while time.monotonic() < end and not (release and os.path.exists(release)):
+                time.sleep(min(0.2, max(0.0, end - time.monotonic())))

@@ -153,11 +153,13 @@ def _lock_holder(case: Case) -> dict:
 def test_two_cycles_at_once_one_waits_one_is_refused_and_nothing_is_promoted_twice(case):
     case.restore()
     first, second = _unprocessed(case)[:2]
-    a = case.start("run", "--json", env=ctp_env(CTP_FAULT_PAUSE="slot-acquired:60"))
+    a = case.start("run", "--json", env=ctp_env(**_paused(case, "slot-acquired:300")))
     _wait_for(lambda: _lock_holder(case).get("pid") == a[0].pid, 300, "the first cycle to hold the slot")
     b = case.start("run", env=ctp_env(CTP_SLOT_MAX_WAIT_SECONDS="4"))  # refused after 4 s
     c = case.start("run", "--json")  # waits, then runs the next batch
     rb = case.wait(b)
+    _wait_for(lambda: "waiting for the training slot" in c[1].err, 300, "the third cycle to wait")
+    _release(case)
     assert rb.rc == 1, rb.tail()
     last = _error_line(rb)
     assert last.startswith("error: gave up waiting for the training slot train-flights-delay"), rb.tail()
@@ -180,9 +182,10 @@ def test_rollback_during_a_decision_is_never_overwritten(case):
     case.restore()
     x = champion_versions(case)[0]
     y = "1" if x != "1" else "2"
-    a = case.start("run", "--json", env=ctp_env(CTP_FAULT_PAUSE="backtested:45"))
+    a = case.start("run", "--json", env=ctp_env(**_paused(case, "backtested:300")))
     _wait_for(lambda: "pausing" in a[1].err, 300, "the cycle to reach its decision")
     rb = case.ctp("rollback", "--to-version", y, "--reason", "bad model in production")
+    _release(case)
     assert rb.rc == 0, rb.tail()
     ra = case.wait(a)
     assert ra.rc == 0, ra.tail()
@@ -200,10 +203,13 @@ def test_a_rollback_waits_for_a_promotion_in_flight_and_goes_back_to_the_replace
     read the stale `previous` (the bug of v5 -> v2 instead of v4). It waits for the promotion's lock."""
     case.restore()
     x = champion_versions(case)[0]
-    a = case.start("run", "--json", env=ctp_env(CTP_FAULT_PAUSE="after-champion-alias:90"))
+    a = case.start("run", "--json", env=ctp_env(**_paused(case, "after-champion-alias:300")))
     _wait_for(lambda: "pausing" in a[1].err or a[0].poll() is not None, 300, "the promotion to move the alias")
     assert a[0].poll() is None, "the cycle did not promote: " + a[1].err[-2000:]
-    rb = case.ctp("rollback", "--reason", "rollback during a promotion")
+    rb_started = case.start("rollback", "--reason", "rollback during a promotion")
+    _wait_for(lambda: "waiting for" in rb_started[1].err, 300, "the rollback to wait for the promotion's lock")
+    _release(case)
+    rb = case.wait(rb_started)
     ra = case.wait(a)
     assert ra.rc == 0 and rb.rc == 0, ra.tail() + rb.tail()
     z = _cycle(ra)["challenger_version"]
@@ -213,6 +219,17 @@ def test_a_rollback_waits_for_a_promotion_in_flight_and_goes_back_to_the_replace
     assert moves == [("promote", x, z), ("rollback", z, x)], case.ledger()
     assert champion_versions(case) == [x]
     assert_champion_serves(case, "after a rollback during a promotion")
+
+
+def _paused(case: Case, pause: str) -> dict[str, str]:
+    """The environment that holds a `ctp` child at a checkpoint until `_release` (or the pause's seconds)."""
+    release = case.root / "release"
+    release.unlink(missing_ok=True)
+    return {"CTP_FAULT_PAUSE": pause, "CTP_FAULT_RELEASE": str(release)}
+
+
+def _release(case: Case) -> None:
+    (case.root / "release").touch()
 
 
 def _error_line(proc) -> str:

@@ -4,6 +4,7 @@ settings refuse bad values. No Prefect, no MLflow."""
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -57,6 +58,19 @@ def test_a_pause_sleeps_at_the_checkpoint():
     code = "from ctpipeline import faults; faults.checkpoint('slot-acquired')"
     r = _python(code, CTP_FAULT_PAUSE="slot-acquired:1.5")
     assert r.returncode == 0 and time.monotonic() - t0 >= 1.5 and "pausing 1.5 s" in r.stderr
+
+
+def test_a_pause_ends_when_its_release_file_appears(tmp_path):
+    release = tmp_path / "release"
+    code = "from ctpipeline import faults; faults.checkpoint('slot-acquired'); print('went on', flush=True)"
+    env = {**os.environ, "CTP_FAULT_PAUSE": "slot-acquired:120", "CTP_FAULT_RELEASE": str(release)}
+    proc = subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    time.sleep(1.0)
+    assert proc.poll() is None  # still paused
+    t0 = time.monotonic()
+    release.touch()
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0 and b"went on" in out and time.monotonic() - t0 < 30
 
 
 def test_the_local_lock_dies_with_its_holder_even_by_sigkill(tmp_path):
