@@ -28,13 +28,19 @@ TZ = "America/New_York"
         ("2099-01", "month", "has not begun yet"),
         ("2026-07", "month", "has not begun yet"),
         ("2026-W30", "week", "has not begun yet"),
+        ("13", "year", "is not a year period"),
+        ("2013-05", "year", "is not a year period"),
+        ("2099", "year", "has not begun yet"),
     ],
 )
 def test_names_that_are_no_period_that_has_begun_are_refused(name, granularity, fragment):
     assert fragment in (name_problem(name, granularity, TZ, NOW) or "")
 
 
-@pytest.mark.parametrize("name, granularity", [("2013-05", "month"), ("2026-06", "month"), ("2013-W09", "week")])
+@pytest.mark.parametrize(
+    "name, granularity",
+    [("2013-05", "month"), ("2026-06", "month"), ("2013-W09", "week"), ("2013", "year"), ("2026", "year")],
+)
 def test_period_names_are_accepted(name, granularity):
     assert name_problem(name, granularity, TZ, NOW) is None
 

@@ -1,7 +1,7 @@
 """Is a landed batch what its name says, and can a model be trained and judged on it? Pure pandas.
 
 * :func:`name_problem`: the file name must be a period of the configured granularity (``2024-05``,
-  ``2024-W05``, ``2024-05-31``) that has begun;
+  ``2024-W05``, ``2024-05-31``, ``2024``) that has begun;
 * :func:`time_problems`: the time column holds timestamps, none null, all inside the period the name says (cut
   in the configured time zone, as ``ctp land`` cuts them), none in the future;
 * :func:`usability_problems`: the checks a lax suite may not make: enough rows, every configured column present,
@@ -24,7 +24,7 @@ from ctpipeline.core.data import period_names
 
 __all__ = ["current_period", "name_problem", "time_problems", "usability_problems"]
 
-EXAMPLE = {"month": "2024-05", "week": "2024-W05", "day": "2024-05-31"}
+EXAMPLE = {"year": "2024", "month": "2024-05", "week": "2024-W05", "day": "2024-05-31"}
 SHOWN = 3  # examples quoted in a message
 COMPARE = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le}
 COMPARE |= {"==": operator.eq, "!=": operator.ne}
@@ -32,6 +32,8 @@ COMPARE |= {"==": operator.eq, "!=": operator.ne}
 
 def _is_period(name: str, granularity: str) -> bool:
     try:
+        if granularity == "year" and re.fullmatch(r"\d{4}", name):
+            return True
         if granularity == "month" and re.fullmatch(r"\d{4}-\d{2}", name):
             return 1 <= int(name[5:]) <= 12
         if granularity == "day" and re.fullmatch(r"\d{4}-\d{2}-\d{2}", name):
