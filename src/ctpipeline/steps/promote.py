@@ -149,14 +149,9 @@ def rollback(p: Pipeline, to_version: str | None = None, reason: str = "manual r
     current = reg.champion()
     if current is None:
         raise RegistryError(f"{p.name} has no champion: nothing to roll back")
-    reconcile(p, current)
+    repaired = reconcile(p, current)
     if to_version is None:
-        stack = champion_stack(p.ledger.rows())
-        if len(stack) < 2:
-            raise RegistryError(
-                f"{p.name}: the ledger holds no champion before v{current.version}; pass --to-version N"
-            )
-        to_version = stack[-2]
+        to_version = _rollback_target(p, current, unknown=repaired is not None and not repaired["from_version"])
     target = reg.get_version(str(to_version))
     if target is None:
         raise RegistryError(f"{p.name} has no version {to_version}")
@@ -197,3 +192,18 @@ def reject(p: Pipeline, reason: str = "rejected by hand") -> str:
     ref, _, _ = pending_approval(p)
     p.registry.set_version_tags(ref, {"ctp.approval": "rejected", "ctp.approval_reason": reason[:500]})
     return ref.version
+
+
+def _rollback_target(p: Pipeline, current: ModelRef, unknown: bool) -> str:
+    """The champion below `current` in the ledger; when the ledger knew no champion before this one (moved by hand
+    in the MLflow UI), the `previous` alias."""
+    stack = champion_stack(p.ledger.rows())
+    if len(stack) >= 2:
+        return stack[-2]
+    previous = p.registry.get_alias("previous") if unknown else None
+    if previous is not None and previous.version != current.version:
+        return previous.version
+    raise RegistryError(
+        f"{p.name}: v{current.version} is the first champion the ledger recorded (no champion before "
+        f"v{current.version} to roll back to); pass --to-version N"
+    )
