@@ -4,6 +4,7 @@ the JSON body of each POST, and bounded waits for them (``from notify_support im
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -58,3 +59,25 @@ class Receiver:
         self.server.shutdown()
         self.server.server_close()
         self.thread.join(timeout=5)
+
+
+class LogLines(logging.Handler):
+    """The records of one logger, each once (caplog's root handler may see a record twice when another test left
+    a handler that re-emits to the root): ``with LogLines("ctpipeline.steps.notify") as lines: ...``."""
+
+    def __init__(self, name: str):
+        super().__init__(logging.DEBUG)
+        self.logger, self.records = logging.getLogger(name), []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+    def messages(self) -> list[str]:
+        return [r.getMessage() for r in self.records]
+
+    def __enter__(self) -> LogLines:
+        self.logger.addHandler(self)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.logger.removeHandler(self)

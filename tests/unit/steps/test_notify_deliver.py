@@ -6,16 +6,17 @@ import logging
 from ctpipeline.config.notifications import NotificationConfig
 from ctpipeline.core.notify import Notice
 from ctpipeline.steps.notify import deliver, tag_value
+from notify_support import LogLines
 
 NOTICE = Notice("rejected", "t", "b", "warning")
 
 
-def test_unset_variable_is_warned_once_and_counted(caplog):
-    caplog.set_level(logging.WARNING, logger="ctpipeline")
+def test_unset_variable_is_warned_once_and_counted():
     dests = [NotificationConfig(url_env="CTP_TEST_DELIVER_UNSET")]
-    assert deliver(dests, NOTICE, environ={}) == (0, 0, 1)
-    assert deliver(dests, NOTICE, environ={"CTP_TEST_DELIVER_UNSET": ""}) == (0, 0, 1)
-    warned = [r.getMessage() for r in caplog.records]
+    with LogLines("ctpipeline.steps.notify") as lines:
+        assert deliver(dests, NOTICE, environ={}) == (0, 0, 1)
+        assert deliver(dests, NOTICE, environ={"CTP_TEST_DELIVER_UNSET": ""}) == (0, 0, 1)
+    warned = [r.getMessage() for r in lines.records if r.levelno == logging.WARNING]
     assert warned == ["notifications: $CTP_TEST_DELIVER_UNSET is not set: rejected messages to it are not sent"]
 
 
