@@ -6,6 +6,7 @@ BIN    := $(VENV)/bin
 UV_VERSION := 0.13.8
 XGBOOST_VERSION := 3.2.0
 GPU    ?= 0
+TEST_WORKERS ?= 2  # pytest-xdist workers for `make test` (a file's tests stay on one worker: module fixtures)
 STAMP  := $(VENV)/.installed
 
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
@@ -39,7 +40,7 @@ lint: $(STAMP)  ## ruff: lint and format check
 	$(BIN)/ruff format --check src tests bench flows
 
 test: lint  ## lint, then the whole test suite (exit 5 "no tests collected" counts as failure)
-	$(BIN)/python -m pytest; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$rc
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$rc
 
 test-fast: $(STAMP)  ## unit tests only
 	$(BIN)/python -m pytest tests/unit
