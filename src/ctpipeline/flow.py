@@ -59,7 +59,8 @@ def continuous_training(
     configure_flow_logging()  # a worker's or `ctp serve`'s child process would drop our INFO lines
     p = Pipeline.open(config, state_dir)
     ensure_concurrency_limit(slot_name(p.name), 1)
-    with training_slot(p.name, p.paths.pipeline_dir(p.name), p.paths.prefect_home):  # one cycle at a time
+    slot = training_slot(p.name, p.paths.pipeline_dir(p.name), p.paths.prefect_home)  # one cycle at a time
+    with stage.failures_announced(p), slot:  # a failure outside the MLflow run sends `failed` too
         batch = TASKS.next_batch(p, trigger)  # a webhook run (`alert`) without a new batch: the newest accepted one
         label_run(p.name, batch.name if batch else None)  # `<pipeline>/<batch>` in the Prefect UI from now on
         if batch is None:

@@ -23,6 +23,7 @@ from ctpipeline.steps import promote as promote_step
 from ctpipeline.steps import tracking
 from ctpipeline.steps.lifecycle import CycleRun, gate, is_rerun, next_batch, nothing_to_do, reject
 from ctpipeline.steps.monitor import monitor as monitor_step
+from ctpipeline.steps.notify import failures_announced
 from ctpipeline.steps.scoring import score_model
 from ctpipeline.steps.train import train_challenger, window_names
 from ctpipeline.store.landing import read_landed
@@ -35,6 +36,7 @@ __all__ = [
     "backtest",
     "decide",
     "dry_run_result",
+    "failures_announced",
     "gate",
     "is_rerun",
     "monitor",

@@ -23,7 +23,7 @@ from ctpipeline.steps import ingest, tracking
 from ctpipeline.steps import promote as promote_step
 from ctpipeline.steps.context import Pipeline
 from ctpipeline.steps.ingest import Checked
-from ctpipeline.steps.notify import notify_cycle
+from ctpipeline.steps.notify import NOTIFIED, notify_cycle
 from ctpipeline.store.landing import Batch, landed_batches
 
 log = logging.getLogger(__name__)
@@ -142,6 +142,8 @@ class CycleRun:
             return
         crashed = type(exc).__name__ if exc is not None and not isinstance(exc, DataError) else None
         notified = notify_cycle(self.p, self.result, failed_with=crashed)
+        if exc is not None:
+            setattr(exc, NOTIFIED, True)  # the flow's failures_announced sends nothing more for it
         if notified:
             try:
                 self.p.tracking.set_tags(self.run_id, {"ctp.notified": notified})

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 
 from ctpipeline.adapters.notify import send
 from ctpipeline.config.notifications import NotificationConfig
@@ -77,3 +78,19 @@ def notify_approval(p: Pipeline, version: str, was: str | None, reason: str) -> 
         deliver(p.cfg.notifications, approval_notice(p.name, version, was, reason))
     except Exception as exc:
         log.warning("notification promoted not sent: %s", type(exc).__name__)
+
+
+NOTIFIED = "ctp_notified"  # set on an exception whose `failed` message was sent (CycleRun's close)
+
+
+@contextmanager
+def failures_announced(p: Pipeline) -> Iterator[None]:
+    """The `failed` message for a cycle that fails outside its MLflow run: the training slot not granted, the
+    tracking store down while the run opens, an error before the batch is known. A failure inside the run was
+    announced by the run's close, which marks the exception, so no failure is announced twice."""
+    try:
+        yield
+    except Exception as exc:
+        if not getattr(exc, NOTIFIED, False):
+            notify_cycle(p, CycleResult(batch=None, status="failed"), failed_with=type(exc).__name__)
+        raise

@@ -4,6 +4,7 @@ variable: a promotion, a gate rejection and a crash each send their message; a c
 warning that names the scheme, never the URL."""
 
 import logging
+import time
 
 import mlflow
 import pytest
@@ -175,3 +176,26 @@ def test_a_crashed_cycle_sends_failed_with_the_error_type_only(receiver, small_p
     (run_id,) = p.tracking.search_run_ids("tags.`ctp.batch` = '2013-01'")
     run = run_of(p, run_id)
     assert run.info.status == "FAILED" and run.data.tags["ctp.notified"] == "failed: 1 sent, 0 failed"
+
+
+def test_a_failure_outside_the_run_sends_failed_once(receiver, small_pipeline, monkeypatch):
+    """What the flow wraps around the training slot and the cycle: a failure before the MLflow run opens (here
+    the slot not granted) sends `failed`; one the run's close already announced sends nothing more."""
+    cfg, state = small_pipeline
+    with_notifications(cfg, {"url_env": ENV, "events": ["failed"]})
+    monkeypatch.setenv(ENV, receiver.url())
+    p = Pipeline.open(cfg, state)
+    with pytest.raises(TimeoutError), stage.failures_announced(p):
+        raise TimeoutError("gave up waiting for the training slot train-flights-delay")
+    (body,) = receiver.wait_for(1)
+    assert body["title"] == "ctp flights-delay -: cycle failed" and "(TimeoutError)" in body["message"]
+    assert "gave up" not in body["message"]  # the type only: an error's text may carry a URI
+
+    landing.land(data.split_batches(make_flights_like(2500, seed=21, months=1), p.cfg.data), p.landing_dir)
+    monkeypatch.setattr(stage, "monitor_step", lambda *a, **k: 1 / 0)  # inside the run: its close announces it
+    with pytest.raises(ZeroDivisionError), stage.failures_announced(p):
+        one_cycle(p)
+    bodies = receiver.wait_for(2)
+    assert len(bodies) == 2 and "2013-01" in bodies[1]["title"]
+    time.sleep(1.0)
+    assert len(receiver.posts) == 2  # not a third from the outer guard
