@@ -3,6 +3,9 @@
 import contextlib
 import io
 import json
+import os
+import subprocess
+import sys
 
 import pandas as pd
 import pytest
@@ -22,18 +25,23 @@ def ctp(*args) -> tuple[int, str]:
     return rc, buf.getvalue()
 
 
-def test_replay_real_months_then_quarantine_bad_months(prefect_server, flights_pipeline, capfd):
+def test_replay_real_months_then_quarantine_bad_months(prefect_server, flights_pipeline, tmp_path):
+    from prefect.settings import PREFECT_API_URL
+
     cfg, state = flights_pipeline
     common = ("--config", str(cfg), "--state-dir", str(state))
-    assert ctp("land", *common)[0] == 0
+    # `ctp demo` as `make demo` runs it: land, then replay, in one process, whose log lines are printed once each
+    env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value(), "PYTHONUNBUFFERED": "1"}
+    out_file, err_file = tmp_path / "demo.out", tmp_path / "demo.err"
+    with open(out_file, "wb") as o, open(err_file, "wb") as e:  # files, not pipes: nothing blocks on a full pipe
+        cmd = [sys.executable, "-m", "ctpipeline", "demo", *common, "--batches", "3"]
+        rc = subprocess.run(cmd, env=env, stdout=o, stderr=e, timeout=900).returncode
+    out, logged = out_file.read_text(), err_file.read_text()
+    assert rc == 0, out[-3000:] + logged[-3000:]
     p = Pipeline.open(cfg, state)
     landed = sorted(x.stem for x in p.landing_dir.glob("*.parquet"))
     assert landed[:3] == ["2013-01", "2013-02", "2013-03"] and len(landed) == 12
-
-    rc, out = ctp("replay", *common, "--batches", "3")
-    assert rc == 0
     assert "[3/3] batch 2013-03" in out
-    logged = capfd.readouterr().err  # land, then replay, in one process: each log line is printed once
     for month in ("2013-01", "2013-02", "2013-03"):
         assert logged.count(f"batch {month}: quality gate PASSED") == 1, logged
     assert "champion after" in out  # the final table
