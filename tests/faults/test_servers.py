@@ -71,19 +71,19 @@ def test_ctp_serve_stops_within_seconds_on_ctrl_c_even_with_a_run_in_progress(pr
     try:
         _wait_for_text(log, "serving continuous-training/flights-delay", proc, 300)
         with get_client(sync_client=True) as client:
-            dep, t0 = None, time.monotonic()
+            t0 = time.monotonic()
             # "serving ..." is logged just before serve() registers the deployment; the one of the previous case
             # (same name, on the same session server) may still be there, with that case's state folder
-            ours = lambda d: d is not None and Path(d.parameters.get("state_dir") or "/").resolve() == state  # noqa: E731
             state = (tmp_path / "state").resolve()
-            while not ours(dep):
+            while True:
                 try:
                     dep = client.read_deployment_by_name("continuous-training/flights-delay")
                 except ObjectNotFound:
-                    pass
-                if not ours(dep):
-                    assert time.monotonic() - t0 < 120 and proc.poll() is None, log.read_text()[-3000:]
-                    time.sleep(1)
+                    dep = None
+                if dep is not None and Path(dep.parameters.get("state_dir") or "/").resolve() == state:
+                    break
+                assert time.monotonic() - t0 < 120 and proc.poll() is None, log.read_text()[-3000:]
+                time.sleep(1)
             client.create_flow_run_from_deployment(dep.id, parameters={"trigger": "test"})
         _wait_for_text(log, "pausing 600 s at checkpoint 'slot-acquired'", proc, 300)
         t0 = time.monotonic()
