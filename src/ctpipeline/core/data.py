@@ -45,18 +45,33 @@ def utc_times(df: pd.DataFrame, time_column: str | None = None) -> pd.DataFrame:
     return out
 
 
+def _iso_week_code(t: pd.Series) -> pd.Series:
+    iso = t.dt.isocalendar()
+    return iso["year"].astype("float64") * 100 + iso["week"].astype("float64")
+
+
+_PERIOD_CODE = {  # granularity -> (integer code of each local time, its name)
+    "year": (lambda t: t.dt.year, lambda c: f"{c:04d}"),
+    "month": (lambda t: t.dt.year * 100 + t.dt.month, lambda c: f"{c // 100:04d}-{c % 100:02d}"),
+    "day": (
+        lambda t: t.dt.year * 10000 + t.dt.month * 100 + t.dt.day,
+        lambda c: f"{c // 10000:04d}-{c // 100 % 100:02d}-{c % 100:02d}",
+    ),
+    "week": (_iso_week_code, lambda c: f"{c // 100:04d}-W{c % 100:02d}"),
+}
+
+
 def period_names(times: pd.Series, granularity: str, timezone: str = "UTC") -> pd.Series:
     """Batch name per timestamp, cut in `timezone`: '2013' (year), '2013-03' (month), '2013-W09' (ISO week) or
-    '2013-03-01' (day)."""
+    '2013-03-01' (day). Vectorised: an integer code per row, a name per distinct code (strftime per row is slow)."""
     t = times.dt.tz_convert(timezone) if times.dt.tz is not None else times
-    if granularity == "year":
-        return t.dt.strftime("%Y")
-    if granularity == "month":
-        return t.dt.strftime("%Y-%m")
-    if granularity == "day":
-        return t.dt.strftime("%Y-%m-%d")
-    iso = t.dt.isocalendar()
-    return iso["year"].astype(str) + "-W" + iso["week"].astype(str).str.zfill(2)
+    code_of, name_of = _PERIOD_CODE.get(granularity, _PERIOD_CODE["week"])
+    codes = code_of(t).to_numpy(dtype="float64", na_value=np.nan)
+    known = ~np.isnan(codes)
+    uniq, inverse = np.unique(codes[known].astype("int64"), return_inverse=True)
+    names = np.full(len(codes), np.nan, dtype=object)
+    names[known] = np.array([name_of(int(c)) for c in uniq], dtype=object)[inverse] if len(uniq) else []
+    return pd.Series(names, index=times.index, name=times.name)
 
 
 def split_batches(df: pd.DataFrame, data: DataConfig) -> dict[str, pd.DataFrame]:

@@ -62,10 +62,19 @@ class ColumnTypes(TransformerMixin, BaseEstimator):
         return np.asarray([*self.keep, *self.numeric, *self.categorical], dtype=object)
 
 
-def datetime_part(times: pd.Series, part: str, timezone: str) -> pd.Series:
-    """One part of each timestamp, as float64, in `timezone` (naive times are taken as UTC)."""
-    t = pd.to_datetime(times, utc=True, errors="raise", format="ISO8601" if times.dtype == object else None)
-    local = t.dt.tz_convert(timezone)
+def local_times(times: pd.Series, timezone: str) -> pd.Series:
+    """`times` as tz-aware datetimes in `timezone` (naive times are taken as UTC); parsed only when not datetimes."""
+    if isinstance(times.dtype, pd.DatetimeTZDtype):
+        t = times
+    else:
+        t = pd.to_datetime(times, utc=True, errors="raise", format="ISO8601" if times.dtype == object else None)
+    return t.dt.tz_convert(timezone)
+
+
+def datetime_part(times: pd.Series, part: str, timezone: str, *, local: pd.Series | None = None) -> pd.Series:
+    """One part of each timestamp, as float64, in `timezone` (naive times are taken as UTC). `local`: the times
+    already converted by `local_times`, when several parts are taken from the same column."""
+    local = local_times(times, timezone) if local is None else local
     values = local.dt.isocalendar().week if part == "weekofyear" else getattr(local.dt, part)
     return values.astype("float64")
 
@@ -88,8 +97,11 @@ class DatetimeParts(TransformerMixin, BaseEstimator):
         _missing(X, [self.column])
         out = X.drop(columns=[self.column])
         try:
+            local = local_times(X[self.column], self.timezone) if self.parts else None
             for part in self.parts:
-                out[f"{self.column}_{part}"] = datetime_part(X[self.column], part, self.timezone).to_numpy()
+                out[f"{self.column}_{part}"] = datetime_part(
+                    X[self.column], part, self.timezone, local=local
+                ).to_numpy()
         except (TypeError, ValueError) as exc:
             raise ValueError(f"time column {self.column!r} does not hold timestamps: {exc}") from None
         return out
