@@ -76,8 +76,11 @@ def monitor(run: CycleRun) -> Monitoring:
         last_training=last,
         trigger=run.trigger,
         now=datetime.now(UTC),
+        html=False,  # the HTML report is drawn in the background, from the same samples (steps.reports)
     )
     tracking.log_monitoring(p, run.run_id, mon, sum(r.get("status") == "accepted" for r in records) + 1)
+    if mon.drift is not None and p.cfg.drift.report_html:
+        run.reports.submit("drift-report", tracking.log_drift_report, p, run.run_id, mon.drift)
     run.result = run.result.with_monitoring(mon)
     return mon
 
@@ -122,6 +125,7 @@ def decide(run: CycleRun, trained: Trained, ev: Evaluation) -> Decision:
     decision = evaluate_step.make_decision(run.p.cfg, ev)
     run.update(verdict=decision.verdict, reasons=decision.reasons)
     tracking.log_training(run.p, run.run_id, trained, ev, decision)
+    run.reports.submit("plots", tracking.log_plots, run.p, run.run_id, ev, decision)  # in the background
     return decision
 
 

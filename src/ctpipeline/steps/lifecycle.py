@@ -24,6 +24,7 @@ from ctpipeline.steps import promote as promote_step
 from ctpipeline.steps.context import Pipeline
 from ctpipeline.steps.ingest import Checked
 from ctpipeline.steps.notify import NOTIFIED, notify_cycle
+from ctpipeline.steps.reports import Reports
 from ctpipeline.store.landing import Batch, landed_batches
 
 log = logging.getLogger(__name__)
@@ -96,6 +97,7 @@ class CycleRun:
             rerun=self.rerun,
         )
         self.run_id = ""
+        self.reports = Reports()  # drift HTML and plots, drawn in the background; waited for before the run closes
         self._t0 = time.perf_counter()
 
     def update(self, **changes) -> None:
@@ -112,6 +114,9 @@ class CycleRun:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> bool:
+        failed_reports = self.reports.wait()
+        if failed_reports:
+            self.p.tracking.set_tags(self.run_id, {"ctp.reports_failed": ",".join(failed_reports)})
         if isinstance(exc, DataError):  # passed the gate, yet unusable: quarantine rather than retry forever
             self.quarantine(
                 None,

@@ -16,8 +16,10 @@ from ctpipeline.errors import DataError
 log = logging.getLogger(__name__)
 
 
-def measure_drift(cfg: PipelineConfig, reference: list[pd.DataFrame], df: pd.DataFrame):
-    """Evidently drift of `df` against the concatenated `reference` frames; None when there is nothing to compare."""
+def measure_drift(cfg: PipelineConfig, reference: list[pd.DataFrame], df: pd.DataFrame, html: bool | None = None):
+    """Evidently drift of `df` against the `reference` frames taken end to end (never concatenated: only the
+    sampled rows are copied); None when there is nothing to compare. `html`: render Evidently's HTML report now
+    (None: as `drift.report_html` says; the cycle passes False and draws it later, `tracking.log_drift_report`)."""
     from ctpipeline.adapters.evidently import detect_drift
 
     cols = cfg.drift.columns
@@ -26,9 +28,8 @@ def measure_drift(cfg: PipelineConfig, reference: list[pd.DataFrame], df: pd.Dat
     if not reference or not (numeric or categorical):
         return None
     try:
-        return detect_drift(
-            pd.concat(reference, ignore_index=True), df, numeric, categorical, cfg.drift, seed=cfg.training.seed
-        )
+        ref = reference[0] if len(reference) == 1 else list(reference)
+        return detect_drift(ref, df, numeric, categorical, cfg.drift, seed=cfg.training.seed, html=html)
     except DataError as exc:  # nothing comparable: monitoring goes on without a drift signal
         log.warning("drift not measured: %s", exc)
         return None
@@ -47,9 +48,10 @@ def monitor(
     last_training: datetime | None,
     trigger: str,
     now: datetime,
+    html: bool | None = None,
 ) -> Monitoring:
-    """Gather the signals and apply `triggers:` to them."""
-    drift = measure_drift(cfg, reference, df)
+    """Gather the signals and apply `triggers:` to them (`html`: as for `measure_drift`)."""
+    drift = measure_drift(cfg, reference, df, html)
     if drift is not None:
         log.info("drift vs champion's window %s: %s", ",".join(reference_batches), drift.summary().splitlines()[0])
     if champion is not None and champion.error:

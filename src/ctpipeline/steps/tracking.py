@@ -117,7 +117,7 @@ def log_monitoring(p: Pipeline, run_id: str, mon: Monitoring, batch_ordinal: int
 
 
 def log_training(p: Pipeline, run_id: str, trained: Trained, ev: Evaluation, decision: Decision) -> None:
-    """Params, metrics (back-test windows as steps, for the MLflow compare view) and plots."""
+    """Params and metrics (back-test windows as steps, for the MLflow compare view); the plots: `log_plots`."""
     cfg, t = p.cfg, p.tracking
     t.log_params(
         run_id,
@@ -156,10 +156,17 @@ def log_training(p: Pipeline, run_id: str, trained: Trained, ev: Evaluation, dec
         t.log_metrics(
             run_id, {f"backtest_challenger_{m}": w.challenger, f"backtest_champion_{m}": w.champion}, step=w.index
         )
-    log_plots(p, run_id, ev, decision)
+
+
+def log_drift_report(p: Pipeline, run_id: str, drift) -> None:
+    """Evidently's HTML report for `drift` (drawn from the result's own samples: the same verdicts)."""
+    from ctpipeline.adapters.evidently import render_html
+
+    p.tracking.log_text(run_id, render_html(drift), "monitoring/drift_report.html")
 
 
 def log_plots(p: Pipeline, run_id: str, ev: Evaluation, decision: Decision) -> None:
+    """The challenger against the champion, the back-test windows and the slices, as PNG figures on the run."""
     from ctpipeline import plots
 
     label = f"champion v{ev.champion_version}" if ev.champion_version else "champion"

@@ -4,9 +4,10 @@ import numpy as np
 import pandas as pd
 import pytest
 from mlflow.data.digest_utils import compute_pandas_digest
-from tests.conftest import make_flights_like
 
 from ctpipeline.adapters.mlflow.datasets import pandas_digest
+
+from conftest import make_flights_like
 
 FRAMES = {
     "flights-like": lambda: make_flights_like(3000, seed=3),

@@ -34,6 +34,8 @@ MAX_TAG_VAL_LENGTH = 8000
 NOISY_WARNINGS = (
     r"Hint: Inferred schema contains integer column",
     r".*[Gg]it.*(not available|executable)",
+    r"\s*The specified dataset source can be interpreted in multiple ways",  # a local path: both of MLflow's
+    # local-artifact source classes claim it, and it picks one (the same) with a warning on every dataset input
 )
 
 _KEY_BAD_CHARS = re.compile(r"[^/\w.\- :]")

@@ -10,7 +10,8 @@
   ``MlflowClient()``). Those run inside :func:`~ctpipeline.adapters.mlflow.common.fluent_uris`,
   which sets the global URIs under a process-wide lock and restores them afterwards.
 * Loading resolves the version's storage location with the explicit client, so it neither
-  needs nor changes the global URI.
+  needs nor changes the global URI. A version's artifacts never change, so the last few models loaded in this
+  process are kept by location (``LOADED``): a replay or a long-lived process loads each version once.
 * The model is the whole scikit-learn Pipeline, feature transforms included (``core.features``, shipped with the
   model as ``code_paths``), so its signature is on the raw columns: numeric ones ``double``, the time column
   ``Any`` (MLflow's ``datetime`` refuses tz-aware values; the model parses ISO strings, naive = UTC, and aware
@@ -26,6 +27,8 @@ import logging
 import re
 import sys
 import tempfile
+import threading
+from collections import OrderedDict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -177,6 +180,23 @@ class ModelStore(ModelScoped):
                 raise
 
     def load_model(self, ref: ModelRef) -> Any:
+        """The sklearn estimator of a registered version, from the process's cache of loaded models when there."""
+        check_ref(ref, self.model_name)
+        with mlflow_errors(f"load {ref.uri}", self.tracking_uri):
+            location = self.client.get().get_model_version_download_uri(ref.name, str(ref.version))
+        key = (self.tracking_uri, location)
+        with LOADED.lock:
+            if key in LOADED.models:
+                LOADED.models.move_to_end(key)
+                return LOADED.models[key]
+        model = self._download_and_load(ref, location)
+        with LOADED.lock:
+            LOADED.models[key] = model
+            while len(LOADED.models) > LOADED.size:
+                LOADED.models.popitem(last=False)
+        return model
+
+    def _download_and_load(self, ref: ModelRef, location: str) -> Any:
         """Load the sklearn estimator of a registered version (``predict_proba`` works).
 
         Resolves the version's storage location with this store's client and downloads
@@ -186,12 +206,10 @@ class ModelStore(ModelScoped):
         import mlflow.artifacts
         import mlflow.sklearn
 
-        check_ref(ref, self.model_name)
         with (
             mlflow_errors(f"load {ref.uri}", self.tracking_uri),
             tempfile.TemporaryDirectory(prefix="ctp-model-") as tmp,
         ):
-            location = self.client.get().get_model_version_download_uri(ref.name, str(ref.version))
             with env_default("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false"):
                 local = mlflow.artifacts.download_artifacts(
                     artifact_uri=location, dst_path=tmp, tracking_uri=self.tracking_uri
@@ -200,3 +218,15 @@ class ModelStore(ModelScoped):
                 return mlflow.sklearn.load_model(local)
             finally:  # MLflow prepends the model's code_paths folder to sys.path for good: it is deleted with tmp
                 sys.path[:] = [entry for entry in sys.path if not entry.startswith(tmp)]
+
+
+class _Loaded:
+    """The models loaded in this process, by (tracking URI, artifact location), most recently used last."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self.lock = threading.Lock()
+        self.models: OrderedDict[tuple[str, str], Any] = OrderedDict()
+
+
+LOADED = _Loaded(size=6)
