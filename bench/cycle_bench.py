@@ -11,6 +11,10 @@ go through the pipeline's cycle, so that the benchmarked month has a champion an
 
 Each repetition of the pipeline cycle processes the same month again: it registers one more model version and
 may move the champion, as a re-run of the month would.
+
+``scale`` > 1 (``bench/run.py --cycle-scale``): every real month is resampled with replacement (seeded) to `scale`
+times its rows before it is landed, e.g. 12 for a training window of ~1M rows; the suite's row-count ceiling is
+raised to match (``data.bench_suite``), every other expectation as in the file.
 """
 
 from __future__ import annotations
@@ -29,16 +33,46 @@ def _cycle(p, batch, trigger: str = "manual"):
     return run_stages(p, batch, trigger)
 
 
-def _setup(config: Path, state_dir: Path, setup_months: int, log):
+def _scaled_config(config: Path, work_dir: Path, scale: int) -> Path:
+    """A copy of `config` whose suite allows `scale` times a month's rows (a month of flights: <= 100,000)."""
+    import yaml
+
+    from data import bench_suite
+
+    cfg = yaml.safe_load(config.read_text())
+    cfg["quality"]["suite"] = str(bench_suite(work_dir, 100_000 * scale))
+    path = work_dir / f"{config.stem}-x{scale}.yaml"
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    return path
+
+
+def _batches(p, scale: int) -> dict:
     from ctpipeline.core.data import split_batches
+    from ctpipeline.store.landing import load_source
+
+    batches = split_batches(load_source(p.cfg.source, p.cfg.data, p.cfg.config_dir), p.cfg.data)
+    if scale <= 1:
+        return batches
+    t = p.cfg.data.time_column
+    return {
+        name: df.sample(n=len(df) * scale, replace=True, random_state=i)
+        .sort_values(t, kind="stable")
+        .reset_index(drop=True)
+        for i, (name, df) in enumerate(batches.items())
+    }
+
+
+def _setup(config: Path, state_dir: Path, setup_months: int, log, scale: int = 1):
     from ctpipeline.env import configure_environment
     from ctpipeline.steps import cycle as stage
     from ctpipeline.steps.context import Pipeline
-    from ctpipeline.store.landing import land, landed_batches, load_source
+    from ctpipeline.store.landing import land, landed_batches
 
+    if scale > 1:
+        config = _scaled_config(config, state_dir.parent, scale)
     p = Pipeline.open(config, state_dir)
     configure_environment(p.paths)
-    land(split_batches(load_source(p.cfg.source, p.cfg.data, p.cfg.config_dir), p.cfg.data), p.landing_dir)
+    land(_batches(p, scale), p.landing_dir)
     for _ in range(setup_months):
         batch = stage.next_batch(p)
         res = _cycle(p, batch)
@@ -48,7 +82,7 @@ def _setup(config: Path, state_dir: Path, setup_months: int, log):
     return p, target, names
 
 
-def cycle_case(work_dir: Path, config: Path, setup_months: int, log=print) -> Case:
+def cycle_case(work_dir: Path, config: Path, setup_months: int, log=print, scale: int = 1) -> Case:
     import pandas as pd
 
     from ctpipeline.core.data import labelled, make_xy, training_frame
@@ -56,7 +90,9 @@ def cycle_case(work_dir: Path, config: Path, setup_months: int, log=print) -> Ca
     from ctpipeline.core.models import build_model
     from ctpipeline.steps.train import window_names
 
-    p, target, _ = _setup(config, work_dir / "cycle-state", setup_months, log)
+    state = work_dir / (f"cycle-state-x{scale}" if scale > 1 else "cycle-state")
+    state.parent.mkdir(parents=True, exist_ok=True)
+    p, target, _ = _setup(config, state, setup_months, log, scale)
     cfg = p.cfg
     window = window_names(cfg, p.batch_log.accepted(), target.name)
     paths = [p.landing_dir / f"{n}.parquet" for n in window]
@@ -72,8 +108,12 @@ def cycle_case(work_dir: Path, config: Path, setup_months: int, log=print) -> Ca
     def pipeline():
         return _cycle(p, target)
 
+    rows = sum(len(f) for f in [pd.read_parquet(path, columns=[cfg.data.time_column]) for path in paths])
+    scaled = f", x{scale} resampled: {rows:,} training rows" if scale > 1 else f", {rows:,} training rows"
     case = Case(
-        "cycle", f"month {target.name} (window {','.join(window)})", {"bare script": bare, "pipeline cycle": pipeline}
+        "cycle",
+        f"month {target.name} (window {','.join(window)}{scaled})",
+        {"bare script": bare, "pipeline cycle": pipeline},
     )
-    case.extra.update(month=target.name, window=window, model=cfg.model.type)
+    case.extra.update(month=target.name, window=window, model=cfg.model.type, scale=scale, train_rows=rows)
     return case

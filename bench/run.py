@@ -1,13 +1,14 @@
 """ctpipeline's benchmark: one command, one process, interleaved rounds, a table and a JSON file.
 
     .venv/bin/python bench/run.py [--rows 100000,1000000,3000000] [--rounds 3] [--quick] [--json out.json]
-                                  [--only gate,drift,cycle,replay,webhook]
+                                  [--only gate,drift,cycle,replay,webhook] [--cycle-scale 1,12]
 
 Sections (bench/README.md says what each contender is and how to read the figures):
 
 * ``gate``: the GX gate at each size, clean and broken: naive GX vs the project vs the numpy floor;
 * ``drift``: drift at each size: naive Evidently DataDriftPreset vs the project vs the numpy floor;
-* ``cycle``: one real flights month through the pipeline's steps vs a bare fit + score, in this process;
+* ``cycle``: one real flights month through the pipeline's steps vs a bare fit + score, in this process
+  (``--cycle-scale 1,12``: also with every month resampled to 12x its rows, a ~1M-row training window);
 * ``replay``: ``ctp demo`` (the 12-month replay) in a child process: wall time and peak RSS;
 * ``webhook``: ``ctp webhook serve`` in front of a real Prefect server: a 1,000-alert storm, then p50/p99 under
   200 requests/s for 20 s.
@@ -48,11 +49,15 @@ def _args(argv=None) -> argparse.Namespace:
     ap.add_argument("--naive-drift-max-rows", type=int, default=1_000_000, help="no naive Evidently above this")
     ap.add_argument("--no-memory", action="store_true", help="skip the memory pass")
     ap.add_argument("--cache-dir", type=Path, default=Path(tempfile.gettempdir()) / "ctp-bench")
+    ap.add_argument(
+        "--cycle-scale", default="1", help="cycle: each real month resampled to N times its rows (e.g. 1,12)"
+    )
     ap.add_argument("--replay-months", type=int, help="months for the replay (default 12, --quick 1)")
     ap.add_argument("--load-seconds", type=float, help="webhook load duration (default 20, --quick 5)")
     ap.add_argument("--rate", type=float, default=200.0, help="webhook requests per second (default 200)")
     args = ap.parse_args(argv)
     args.sizes = [int(x) for x in args.rows.split(",") if x.strip()]
+    args.cycle_scales = [int(x) for x in args.cycle_scale.split(",") if x.strip()]
     args.sections = [s for s in args.only.split(",") if s]
     unknown = set(args.sections) - set(SECTIONS)
     if unknown:
@@ -204,10 +209,11 @@ def _run_sections(args, cfg, work: Path, log) -> list:
     if "cycle" in args.sections:
         from cycle_bench import cycle_case
 
-        case = cycle_case(work, ROOT / "configs" / "flights.yaml", 2 if args.quick else 4, log)
-        if not args.quick:  # a first cycle untimed (MLflow's first writes); --quick: round 1 pays it, see min
-            case.contenders["pipeline cycle"]()
-        done.append(_timed(case, args, log))
+        for scale in args.cycle_scales:
+            case = cycle_case(work, ROOT / "configs" / "flights.yaml", 2 if args.quick else 4, log, scale)
+            if not args.quick:  # a first cycle untimed (MLflow's first writes); --quick: round 1 pays it, see min
+                case.contenders["pipeline cycle"]()
+            done.append(_timed(case, args, log))
     if "replay" in args.sections:
         from service_bench import replay
 
