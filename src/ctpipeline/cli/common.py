@@ -27,9 +27,13 @@ def check_state(paths: StatePaths, writable: bool = True) -> None:
         raise CtpError(f"MLflow store: {problem}")
 
 
-def setup_process(args: argparse.Namespace, flows: bool = False, writable: bool = True) -> StatePaths:
+def setup_process(
+    args: argparse.Namespace, flows: bool = False, writable: bool = True, server: bool = False
+) -> StatePaths:
     """The state folder checked, environment defaults, then logging. Commands that run flows leave the console to
-    Prefect, which also ships our log lines to the Prefect UI."""
+    Prefect, which also ships our log lines to the Prefect UI. `server`: the command runs flows in this process,
+    so in the embedded mode Prefect's ephemeral server is started now, in the background (`adapters.prefect.server`;
+    the command waits for it before its first flow run)."""
     from ctpipeline.env import configure_environment, configure_logging
 
     paths = state_paths(args)
@@ -38,9 +42,14 @@ def setup_process(args: argparse.Namespace, flows: bool = False, writable: bool 
     if flows:
         from ctpipeline.adapters.prefect.concurrency import check_api
         from ctpipeline.adapters.prefect.results import setup_logging
+        from ctpipeline.env import prefect_server_configured
 
         setup_logging()
         check_api()  # a configured Prefect server that cannot be reached: one clear error line, bounded
+        if server and not prefect_server_configured():  # embedded: it comes up while the command goes on
+            from ctpipeline.adapters.prefect.server import start_early
+
+            start_early()
     configure_logging(getattr(args, "verbose", False))
     return paths
 

@@ -48,12 +48,14 @@ def run_cycles(args, paths, n: int | None, trigger: str) -> list[dict]:
     """Run up to n cycles (None: until no batch is left) in this process: one Prefect server start. A flow run is
     started only when a batch is waiting, named after it (`<pipeline>/<batch>`)."""
     from ctpipeline.adapters.prefect.results import cycle_result, run_name
+    from ctpipeline.adapters.prefect.server import wait_until_started
     from ctpipeline.flow import continuous_training
     from ctpipeline.steps.context import Pipeline
     from ctpipeline.steps.ingest import next_batch
 
     out = sys.stderr if args.json else sys.stdout
     p = Pipeline.open(args.config, paths.root)
+    wait_until_started()  # the embedded Prefect server, started by setup_process while the flow was imported
     results: list[dict] = []
     while n is None or len(results) < n:
         batch = next_batch(p.landing_dir, p.batch_log)
@@ -87,7 +89,7 @@ def _name(args) -> str:
 
 def cmd_run(args) -> int:
     check_config(args)
-    paths = setup_process(args, flows=True)
+    paths = setup_process(args, flows=True, server=True)
     results = run_cycles(args, paths, 1, args.trigger)
     if args.json:
         _cycles_json(args, results)
@@ -109,7 +111,7 @@ def cmd_replay(args) -> int:
     from ctpipeline.core.report import served_comparison
 
     check_config(args)
-    paths = setup_process(args, flows=True)
+    paths = setup_process(args, flows=True, server=True)
     t0 = time.perf_counter()
     results = run_cycles(args, paths, args.batches, "replay")
     if args.json:
@@ -128,6 +130,8 @@ def cmd_replay(args) -> int:
 
 def cmd_demo(args) -> int:
     args.overwrite = False
+    check_config(args)
+    setup_process(args, flows=True, server=True)  # first: the embedded Prefect server starts while the data lands
     cmd_land(args)
     return cmd_replay(args)
 

@@ -1,0 +1,59 @@
+"""The embedded mode's Prefect server, started early: Prefect starts its ephemeral API server (a uvicorn
+subprocess that migrates its SQLite database) on the first API call, which is when the first flow run begins.
+That takes 5-15 s on 2 cores, during which the process would do nothing else. `start_early` starts it on a
+thread as soon as the environment is set (PREFECT_HOME in the state folder), so that it comes up while the command
+lands data, reads the config and imports the flow's libraries; `StartedServer.wait` (the CLI calls it before
+the first flow run) returns once it answers, or raises what the start raised.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+log = logging.getLogger(__name__)
+
+
+class StartedServer:
+    """A Prefect ephemeral API server being started on a background thread."""
+
+    def __init__(self) -> None:
+        self._error: BaseException | None = None
+        # not a daemon: a process that exits meanwhile waits for the start to finish, so that Prefect's own atexit
+        # hook (registered once the subprocess runs) stops the server rather than leaving it behind
+        self._thread = threading.Thread(target=self._start, name="ctp-prefect-server", daemon=False)
+        self._thread.start()
+
+    def _start(self) -> None:
+        try:
+            from prefect.server.api.server import SubprocessASGIServer
+
+            SubprocessASGIServer().start()  # the instance Prefect's clients use (one per process, port None)
+        except BaseException as exc:  # re-raised in the command's thread by wait()
+            self._error = exc
+
+    def wait(self) -> None:
+        """Block until the server answers (Prefect's own start-up timeout bounds it); raise the start's error."""
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+
+_started: StartedServer | None = None
+_lock = threading.Lock()
+
+
+def start_early() -> StartedServer:
+    """Start this process's ephemeral Prefect server in the background, once (the embedded mode only: the caller
+    checks that no PREFECT_API_URL is configured)."""
+    global _started
+    with _lock:
+        if _started is None:
+            _started = StartedServer()
+        return _started
+
+
+def wait_until_started() -> None:
+    """Wait for a server `start_early` began (no-op when none was)."""
+    if _started is not None:
+        _started.wait()
