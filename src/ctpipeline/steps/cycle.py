@@ -26,7 +26,6 @@ from ctpipeline.steps.monitor import monitor as monitor_step
 from ctpipeline.steps.notify import failures_announced
 from ctpipeline.steps.scoring import score_model
 from ctpipeline.steps.train import train_challenger, window_names
-from ctpipeline.store.landing import read_landed
 from ctpipeline.store.state import now_iso
 
 log = logging.getLogger(__name__)
@@ -58,7 +57,7 @@ def monitor(run: CycleRun) -> Monitoring:
     p, df = run.p, run.checked.df
     tags = p.registry.get_version_tags(run.champion) if run.champion else {}
     ref_batches = tuple(b for b in tags.get("ctp.train_batches", "").split(",") if b)
-    reference, _ = read_landed(p.landing_dir, list(ref_batches))
+    reference, _ = run.landed(list(ref_batches))
     lab = labelled(df, p.cfg)
     champion = _score(run, run.champion.version, *make_xy(lab, p.cfg)) if run.champion and len(lab) else None
     ref_metric = tags.get(f"ctp.{p.cfg.evaluation.metric}")
@@ -89,7 +88,7 @@ def train(run: CycleRun) -> Trained | Skipped:
     """The challenger fitted on the newest accepted batches before this one."""
     p = run.p
     names = window_names(p.cfg, p.batch_log.accepted(), run.batch.name)
-    frames, missing = read_landed(p.landing_dir, names)
+    frames, missing = run.landed(names)
     for name in missing:
         log.warning("accepted batch %s is no longer in %s; training without it", name, p.landing_dir)
     kept = [n for n in names if n not in missing]

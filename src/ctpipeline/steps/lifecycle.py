@@ -25,7 +25,7 @@ from ctpipeline.steps.context import Pipeline
 from ctpipeline.steps.ingest import Checked
 from ctpipeline.steps.notify import NOTIFIED, notify_cycle
 from ctpipeline.steps.reports import Reports
-from ctpipeline.store.landing import Batch, landed_batches
+from ctpipeline.store.landing import Batch, landed_batches, read_landed
 
 log = logging.getLogger(__name__)
 
@@ -97,11 +97,23 @@ class CycleRun:
             rerun=self.rerun,
         )
         self.run_id = ""
+        self._landed: dict = {}  # batch name -> frame (None: not in the landing folder), read once per cycle
         self.reports = Reports()  # drift HTML and plots, drawn in the background; waited for before the run closes
         self._t0 = time.perf_counter()
 
     def update(self, **changes) -> None:
         self.result = replace(self.result, **changes)
+
+    def landed(self, names: list[str]) -> tuple[list, list[str]]:
+        """`store.landing.read_landed` with each batch read once per cycle: the drift reference (the champion's
+        window) and the training window are often the same batches. The frames are shared: nothing modifies them."""
+        todo = [n for n in dict.fromkeys(names) if n not in self._landed]
+        frames, missing = read_landed(self.p.landing_dir, todo)
+        read = iter(frames)
+        self._landed.update({n: None if n in missing else next(read) for n in todo})
+        return [self._landed[n] for n in names if self._landed[n] is not None], [
+            n for n in names if self._landed[n] is None
+        ]
 
     def __enter__(self) -> CycleRun:
         self.run_id = tracking.start_run(self.p, self.batch, self.trigger)
