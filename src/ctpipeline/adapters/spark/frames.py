@@ -17,7 +17,7 @@ from ctpipeline.core.data import utc_times
 
 ROW = "__ctp_row"
 
-__all__ = ["ROW", "collect", "nanosecond_columns", "read_parquet", "rows_at"]
+__all__ = ["ROW", "collect", "nanosecond_columns", "read_parquet", "rows_at", "training_window"]
 
 
 def nanosecond_columns(path: Path) -> dict[str, bool]:
@@ -83,3 +83,15 @@ def rows_at(sdf, positions, columns: Sequence[str], time_column: str | None = No
         wanted = spark.createDataFrame(pd.DataFrame({ROW: pd.Series(positions, dtype="int64")}))
         sdf = sdf.join(F.broadcast(wanted), on=ROW, how="inner")
     return collect(sdf, columns, time_column).drop(columns=[ROW]).reset_index(drop=True)
+
+
+def training_window(spark, paths: Sequence[Path], time_column: str, cap: int | None, before):
+    """The files end to end (`read_parquet`), at most `cap` newest rows (`core.data.training_frame`: stable order,
+    ties keep the later rows), then the rows before `before` (a UTC datetime); cached."""
+    from pyspark.sql import functions as F
+
+    t = F.col(f"`{time_column}`")
+    window = read_parquet(spark, paths)
+    if cap:
+        window = window.orderBy(t.desc(), F.col(ROW).desc()).limit(cap)
+    return window.where(t < F.lit(before)).cache()
