@@ -6,9 +6,10 @@ import sys
 import pytest
 import yaml
 
-from conftest import write_pipeline_config
 from ctpipeline.config.schema import load_config
 from ctpipeline.errors import ConfigError
+
+from conftest import write_pipeline_config
 
 
 def _config(tmp_path, **top):
