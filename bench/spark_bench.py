@@ -118,7 +118,7 @@ def run_pandas(cfg, batch, ref, suite, master, mark) -> None:
     mark("read", t, rows=len(df))
     t = time.perf_counter()
     q = validate(df, suite)
-    mark("gate", t, gate=bool(q.success))
+    mark("gate", t, gate_passed=bool(q.success))
     t = time.perf_counter()
     reference = utc_times(pd.read_parquet(ref))
     d = detect_drift(reference, df, cfg.features.numeric, cfg.features.categorical, cfg.drift, seed=42, html=False)
@@ -148,7 +148,7 @@ def run_spark(cfg, batch, ref, suite, master, mark) -> None:
     mark("read", t, rows=rows)
     t = time.perf_counter()
     q = validate_spark(sdf, suite, drop=(ROW,))
-    mark("gate", t, gate=bool(q.success))
+    mark("gate", t, gate_passed=bool(q.success))
     t = time.perf_counter()
     import numpy as np
     import pyarrow.parquet as pq

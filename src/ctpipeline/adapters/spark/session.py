@@ -63,6 +63,8 @@ def spark_session(cfg: SparkConfig, file: str = "<config>"):
                 ],
             )
         os.environ.setdefault("PYSPARK_PYTHON", _python())  # executors run the driver's interpreter (local mode)
+        if cfg.master.startswith("local"):  # the JVM's own address lookup too: loopback only, no network
+            os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
         builder = SparkSession.builder.master(cfg.master).appName(cfg.app_name)
         for k, v in _settings(cfg).items():
             builder = builder.config(k, v)
