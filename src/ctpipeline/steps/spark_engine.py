@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -104,7 +103,3 @@ def score_champion(cfg: PipelineConfig, sb: SparkBatch, version: str, load) -> S
     scored = score_versions(cfg, sb, {"champion": model})
     scores = scored["champion"].to_numpy()
     return Scored(version, scores, metric_value(cfg.evaluation.metric, scored[LABEL].to_numpy(), scores))
-
-
-def now_utc() -> datetime:
-    return datetime.now(UTC)
