@@ -46,7 +46,7 @@ test-fast: $(STAMP)  ## unit tests only
 	$(BIN)/python -m pytest tests/unit
 
 lock:  ## re-resolve requirements.lock from pyproject.toml
-	$(BIN)/uv pip compile pyproject.toml --extra test --extra server --python-version 3.11 --no-header --universal -o requirements.lock
+	$(BIN)/uv pip compile pyproject.toml --extra test --extra server --extra spark --python-version 3.11 --no-header --universal -o requirements.lock
 
 clean-state:  ## delete the embedded state folder (.ctp/)
 	rm -rf .ctp

@@ -27,7 +27,11 @@ TOOLS = {
     "starlette": ("ctpipeline.webhook",),
     "uvicorn": ("ctpipeline.webhook",),
     "apprise": ("ctpipeline.adapters.notify",),
+    "pyspark": ("ctpipeline.adapters.spark",),
+    "py4j": ("ctpipeline.adapters.spark",),
 }
+# tool submodules with a rule of their own (the package itself is allowed elsewhere: core imports xgboost)
+TOOL_SUBMODULES = {"xgboost.spark": ("ctpipeline.adapters.spark",)}
 # layer -> ctpipeline packages it must not import (short names, under ctpipeline.)
 _OUTER = "steps cli webhook flow"
 _BANNED = {
@@ -92,6 +96,9 @@ def test_layer_rules(name):
         root = mod.split(".")[0]
         if root in TOOLS and not any(_under(name, p) for p in TOOLS[root]):
             problems.append(f"line {line}: imports {mod} (only {', '.join(TOOLS[root])} may)")
+        for sub, allowed in TOOL_SUBMODULES.items():
+            if _under(mod, sub) and not any(_under(name, p) for p in allowed):
+                problems.append(f"line {line}: imports {mod} (only {', '.join(allowed)} may)")
         if _under(name, "ctpipeline.core") and root in CORE_ALSO_FORBIDDEN:
             problems.append(f"line {line}: the pure core imports {mod}")
         for layer, banned in FORBIDDEN.items():

@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
+from ctpipeline.config.engine import Engine, SparkConfig, engine_problems
 from ctpipeline.config.loader import read_yaml, validation_problems
 from ctpipeline.config.notifications import NotificationConfig
 from ctpipeline.config.sections import (
@@ -178,6 +179,8 @@ class PipelineConfig(Section):
     promotion: PromotionConfig = PromotionConfig()
     quality: QualityConfig
     mlflow: MlflowConfig = MlflowConfig()
+    engine: Engine = Field(default="pandas", description="pandas: one process; spark: Apache Spark (docs/spark.md).")
+    spark: SparkConfig = Field(default_factory=SparkConfig, description="engine: spark only: master and settings.")
     notifications: list[NotificationConfig] = Field(
         default_factory=list,
         description="Where promotions, gate rejections, waits for approval and failed runs are sent (Apprise).",
@@ -226,7 +229,8 @@ class PipelineConfig(Section):
 
     def config_hash(self) -> str:
         """What the pipeline does, hashed: where its messages go (`notifications`) is left out."""
-        doc = {k: v for k, v in self.to_yaml_dict().items() if k != "notifications"}
+        skip = {"notifications"} | ({"engine", "spark"} if self.engine == "pandas" else set())  # hashes kept as were
+        doc = {k: v for k, v in self.to_yaml_dict().items() if k not in skip}
         canon = json.dumps(doc, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canon.encode()).hexdigest()[:12]
 
@@ -235,9 +239,12 @@ def parse_config(data: Any, file: str | Path = "<config>", config_dir: Path | No
     if not isinstance(data, dict):
         raise ConfigError(str(file), "the file must hold a YAML mapping (key: value pairs) at the top level")
     try:
-        return PipelineConfig.model_validate({**data, "config_dir": config_dir})
+        cfg = PipelineConfig.model_validate({**data, "config_dir": config_dir})
     except ValidationError as err:
         raise ConfigError(str(file), validation_problems(err, PipelineConfig)) from None
+    if problems := engine_problems(cfg.engine, cfg.model.type):
+        raise ConfigError(str(file), problems)
+    return cfg
 
 
 def load_config(path: str | Path, check_files: bool = True) -> PipelineConfig:

@@ -52,8 +52,16 @@ def _score(run: CycleRun, version: str, X, y) -> Scored:
     return score_model(run.p.cfg, version, lambda: run.p.models.load_model(run.p.registry.get_version(version)), X, y)
 
 
+def _spark():
+    from ctpipeline.steps import spark_cycle  # only under engine: spark (pyspark is never imported otherwise)
+
+    return spark_cycle
+
+
 def monitor(run: CycleRun) -> Monitoring:
     """Drift against the champion's training window, the champion on the labelled batch, the trigger rules."""
+    if run.checked.spark is not None:  # engine: spark
+        return _spark().monitor(run)
     p, df = run.p, run.checked.df
     tags = p.registry.get_version_tags(run.champion) if run.champion else {}
     ref_batches = tuple(b for b in tags.get("ctp.train_batches", "").split(",") if b)
@@ -86,6 +94,8 @@ def monitor(run: CycleRun) -> Monitoring:
 
 def train(run: CycleRun) -> Trained | Skipped:
     """The challenger fitted on the newest accepted batches before this one."""
+    if run.checked.spark is not None:  # engine: spark
+        return _spark().train(run)
     p = run.p
     names = window_names(p.cfg, p.batch_log.accepted(), run.batch.name)
     frames, missing = run.landed(names)
@@ -105,6 +115,8 @@ def train(run: CycleRun) -> Trained | Skipped:
 
 def backtest(run: CycleRun, trained: Trained, mon: Monitoring) -> Evaluation:
     """Challenger against champion on the batch's windows; the two baselines scored on the same rows."""
+    if run.checked.spark is not None:  # engine: spark
+        return _spark().backtest(run, trained, mon)
     first = run.p.registry.get_version("1")
     baselines = {
         "never_retrain": first.version if first else None,

@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
 
+import numpy as np
 import pandas as pd
 
 from ctpipeline.config.schema import PipelineConfig
@@ -51,43 +52,53 @@ def evaluate(
     scores when it is that version)."""
     df = labelled(eval_df, cfg)
     X, y = make_xy(df, cfg)
-    metric, task, higher = cfg.evaluation.metric, cfg.target.task, cfg.evaluation.higher_is_better
-    chal_scores = predict_for_metric(model, X, task)
-    champ_scores = champion.scores if champion is not None else None
-    err = f"champion {champion.error}" if champion is not None and champion.error else None
-    bt = run_backtest(
-        y.to_numpy(),
-        chal_scores,
-        champ_scores,
-        df[cfg.data.time_column],
-        metric,
-        higher,
-        cfg.backtest,
-        timezone=cfg.data.timezone,
-    )
-    slices = []
-    for sc in cfg.promotion.slices:
-        if sc.column not in df.columns:
-            log.warning("slice column %r is not in the batch; slice check skipped", sc.column)
-            continue
-        slices += slice_scores(df[sc.column], y.to_numpy(), chal_scores, champ_scores, metric, higher, sc.column)
+    chal_scores = predict_for_metric(model, X, cfg.target.task)
     baselines = {}
     for name, version in baseline_versions.items():
         if version is None:
             continue
         same = champion is not None and champion.version == version
         baselines[name] = champion.metric if same else score_version(version, X, y).metric
+    return evaluation_from_scores(cfg, model, df, y.to_numpy(), chal_scores, champion, baselines, X)
+
+
+def evaluation_from_scores(
+    cfg: PipelineConfig,
+    model,
+    df: pd.DataFrame,
+    y,
+    chal_scores,
+    champion: Scored | None,
+    baselines: Mapping[str, float | None],
+    X_sample: pd.DataFrame,
+) -> Evaluation:
+    """The Evaluation from scores computed by either engine: `df` the labelled rows (time and slice columns), `y`
+    their labels, `chal_scores` the challenger's and `champion.scores` the champion's on them (same order);
+    `X_sample`: model inputs the latency guard times the model on."""
+    metric, task, higher = cfg.evaluation.metric, cfg.target.task, cfg.evaluation.higher_is_better
+    y = np.asarray(y)
+    champ_scores = champion.scores if champion is not None else None
+    err = f"champion {champion.error}" if champion is not None and champion.error else None
+    bt = run_backtest(
+        y, chal_scores, champ_scores, df[cfg.data.time_column], metric, higher, cfg.backtest, timezone=cfg.data.timezone
+    )
+    slices = []
+    for sc in cfg.promotion.slices:
+        if sc.column not in df.columns:
+            log.warning("slice column %r is not in the batch; slice check skipped", sc.column)
+            continue
+        slices += slice_scores(df[sc.column], y, chal_scores, champ_scores, metric, higher, sc.column)
     return Evaluation(
         metric,
         champion.version if champion else None,
-        len(X),
+        len(y),
         bt,
         tuple(slices),
         err,
-        latency_ms_per_1k(model, X, task),
+        latency_ms_per_1k(model, X_sample, task),
         model_mb(model),
-        MappingProxyType(baselines),
-        y.to_numpy(),
+        MappingProxyType(dict(baselines)),
+        y,
         chal_scores,
         champ_scores,
     )

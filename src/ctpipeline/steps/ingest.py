@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -41,6 +42,7 @@ class Checked:
     batch: Batch
     df: pd.DataFrame = field(repr=False, compare=False)
     quality: QualityResult
+    spark: Any = field(default=None, repr=False, compare=False)  # engine spark: steps.spark_engine.SparkBatch
 
     @property
     def passed(self) -> bool:
@@ -85,12 +87,14 @@ def _before_reading(batch: Batch, cfg: PipelineConfig, now: datetime) -> None:
         )
 
 
-def _after_gate(batch: Batch, df: pd.DataFrame, cfg: PipelineConfig, now: datetime) -> None:
+def _after_gate(batch: Batch, df: pd.DataFrame, cfg: PipelineConfig, now: datetime, times=None) -> None:
+    """`times`: the frame whose time column is checked (default `df`; engine spark: every row's, `df` a sample)."""
     d = cfg.data
+    times = df if times is None else times
     try:
         problems = batch_checks.usability_problems(df, cfg)
-        if d.time_column in df.columns:
-            problems += batch_checks.time_problems(df, batch.name, d.time_column, d.granularity, d.timezone, now)
+        if d.time_column in times.columns:
+            problems += batch_checks.time_problems(times, batch.name, d.time_column, d.granularity, d.timezone, now)
         else:
             problems.append(f"time column {d.time_column!r} is missing from the batch")
     except Exception as exc:  # data so odd that a check cannot even run on it is unusable too
@@ -116,15 +120,21 @@ def check_quality(
     now = now or datetime.now(UTC)
     if cfg is not None:
         _before_reading(batch, cfg, now)
-    df = read_batch(batch)
+    sb = None
+    if cfg is not None and cfg.engine == "spark":  # imported here: the pandas engine never loads pyspark
+        from ctpipeline.steps.spark_engine import read_batch as read_on_spark
+
+        df, sb = read_on_spark(batch, cfg, config_file)
+    else:
+        df = read_batch(batch)
     if cfg is not None and landing_dir is not None:
         config_problems(cfg, landing_dir, config_file)
     t0 = time.perf_counter()
-    result = validate(df, suite_path)
+    result = sb.validate(suite_path) if sb is not None else validate(df, suite_path)
     log.info("batch %s: %s (%.1fs)", batch.name, result.summary().splitlines()[0], time.perf_counter() - t0)
     if cfg is not None and result.success:
-        _after_gate(batch, df, cfg, now)
-    return Checked(batch, df, result)
+        _after_gate(batch, df if sb is None else sb.sample, cfg, now, None if sb is None else df)
+    return Checked(batch, df, result, sb)
 
 
 def quarantine(
