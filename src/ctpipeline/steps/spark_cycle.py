@@ -82,8 +82,11 @@ def monitor(run) -> Monitoring:
         last_training=last,
         trigger=run.trigger,
         now=datetime.now(UTC),
+        html=False,  # drawn in the background from the same samples, as on pandas (steps.reports)
     )
     tracking.log_monitoring(p, run.run_id, mon, sum(r.get("status") == "accepted" for r in records) + 1)
+    if mon.drift is not None and p.cfg.drift.report_html:
+        run.reports.submit("drift-report", tracking.log_drift_report, p, run.run_id, mon.drift)
     run.result = run.result.with_monitoring(mon)
     return mon
 
