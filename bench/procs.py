@@ -45,7 +45,8 @@ def _children() -> dict[int, list[int]]:
     return kids
 
 
-def _tree_rss_kb(root: int) -> int:
+def tree_rss_kb(root: int) -> int:
+    """The summed RSS (kB) of process `root` and all its descendants, from /proc."""
     kids, todo, total = _children(), [root], 0
     while todo:
         pid = todo.pop()
@@ -69,7 +70,7 @@ def run_measured(cmd: list[str], env: dict, log_path: Path, timeout_s: float) ->
 
         def sample():
             while not done.wait(0.2):
-                peak[0] = max(peak[0], _tree_rss_kb(proc.pid))
+                peak[0] = max(peak[0], tree_rss_kb(proc.pid))
 
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()

@@ -24,6 +24,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from procs import tree_rss_kb  # noqa: E402
+
 STAGES = ("read", "gate", "drift", "train")
 
 
@@ -174,28 +178,6 @@ def run_spark(cfg, batch, ref, suite, master, mark) -> None:
     mark("train", t, train_rows=rows)
 
 
-def _tree_rss_kb(root: int) -> int:
-    kids: dict[int, list[int]] = {}
-    for d in Path("/proc").iterdir():
-        if d.name.isdigit():
-            try:
-                ppid = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            kids.setdefault(ppid, []).append(int(d.name))
-    total, todo = 0, [root]
-    while todo:
-        pid = todo.pop()
-        todo += kids.get(pid, [])
-        try:
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
-        except OSError:
-            pass
-    return total
-
-
 def measure(engine: str, args, batch: Path, ref: Path, suite: Path) -> dict:
     cmd = [
         sys.executable,
@@ -224,7 +206,7 @@ def measure(engine: str, args, batch: Path, ref: Path, suite: Path) -> dict:
         done = os.wait4(proc.pid, os.WNOHANG)  # reaps the child itself: its own peak RSS comes with it
         if done[0]:
             break
-        peak = max(peak, _tree_rss_kb(proc.pid))
+        peak = max(peak, tree_rss_kb(proc.pid))
         if cap_kb and peak > cap_kb:
             killed = True
             break

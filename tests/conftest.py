@@ -599,3 +599,18 @@ def stop_process_group(proc, timeout: float = 20) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=10)
+
+
+def load_champion(p, flavor: str = "sklearn"):
+    """`models:/<name>@champion` of pipeline `p` loaded by MLflow's own loader (`mlflow.<flavor>.load_model`), as a
+    user would, with MLflow's global tracking URI pointed at the pipeline's store meanwhile."""
+    import importlib
+
+    import mlflow
+
+    previous_uri = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(p.tracking_uri)
+    try:
+        return importlib.import_module(f"mlflow.{flavor}").load_model(f"models:/{p.name}@champion")
+    finally:
+        mlflow.set_tracking_uri(previous_uri)

@@ -66,14 +66,9 @@ def test_replay_real_months_then_quarantine_bad_months(prefect_server, flights_p
     monitoring = {a.path for a in client.list_artifacts(march.info.run_id, "monitoring")}
     assert {"monitoring/drift.json", "monitoring/drift_report.html", "monitoring/trigger.json"} <= monitoring
     assert "drifted_share" in march.data.metrics
-    import mlflow
+    from conftest import load_champion
 
-    previous_uri = mlflow.get_tracking_uri()
-    mlflow.set_tracking_uri(p.tracking_uri)
-    try:
-        model = mlflow.sklearn.load_model(f"models:/{p.name}@champion")
-    finally:
-        mlflow.set_tracking_uri(previous_uri)
+    model = load_champion(p, "sklearn")
     april = pd.read_parquet(p.landing_dir / "2013-04.parquet")
     from ctpipeline.core.data import make_xy
 

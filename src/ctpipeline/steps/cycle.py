@@ -68,6 +68,13 @@ def monitor(run: CycleRun) -> Monitoring:
     reference, _ = run.landed(list(ref_batches))
     lab = labelled(df, p.cfg)
     champion = _score(run, run.champion.version, *make_xy(lab, p.cfg)) if run.champion and len(lab) else None
+    return monitored(run, df, reference, ref_batches, tags, champion)
+
+
+def monitored(run: CycleRun, df, reference, ref_batches, tags: dict, champion, unseen_rows: int = 0) -> Monitoring:
+    """The monitor step on what the engine gathered (`df`: the batch's rows, or the Spark engine's sample of them,
+    `unseen_rows` the rest), logged on the run; the drift HTML report handed to the background reports."""
+    p = run.p
     ref_metric = tags.get(f"ctp.{p.cfg.evaluation.metric}")
     records = p.batch_log.records()
     rows, last = since_last_training(records)
@@ -79,7 +86,7 @@ def monitor(run: CycleRun) -> Monitoring:
         champion=champion,
         has_champion=run.champion is not None,
         champion_reference_metric=float(ref_metric) if ref_metric else None,
-        rows_since_training=rows,
+        rows_since_training=rows + unseen_rows,
         last_training=last,
         trigger=run.trigger,
         now=datetime.now(UTC),

@@ -5,22 +5,17 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import UTC, datetime
 
 import pandas as pd
 
 from ctpipeline import faults
 from ctpipeline.config.schema import PipelineConfig
-from ctpipeline.core.backtest import assign_windows
-from ctpipeline.core.cycle import since_last_training
 from ctpipeline.core.data import labelled, make_xy
 from ctpipeline.core.results import Evaluation, Monitoring, Skipped, Trained
-from ctpipeline.errors import DataError
-from ctpipeline.steps import tracking
+from ctpipeline.steps.cycle import monitored
 from ctpipeline.steps.evaluate import evaluation_from_scores
-from ctpipeline.steps.monitor import monitor as monitor_step
 from ctpipeline.steps.spark_engine import SparkBatch, sample_positions_for, score_champion, score_versions, session_for
-from ctpipeline.steps.train import window_names, window_problem
+from ctpipeline.steps.train import training_cut, usable_window, window_names
 
 log = logging.getLogger(__name__)
 
@@ -67,28 +62,8 @@ def monitor(run) -> Monitoring:
         v = run.champion.version
         champion = score_champion(p.cfg, sb, v, lambda: p.models.load_model(p.registry.get_version(v)))
     reference, current = drift_samples(p.cfg, session_for(p.cfg, p.config_file), ref_paths, sb)
-    ref_metric = tags.get(f"ctp.{p.cfg.evaluation.metric}")
-    records = p.batch_log.records()
-    rows, last = since_last_training(records)
-    mon = monitor_step(
-        p.cfg,
-        current,
-        reference=reference,
-        reference_batches=ref_batches,
-        champion=champion,
-        has_champion=run.champion is not None,
-        champion_reference_metric=float(ref_metric) if ref_metric else None,
-        rows_since_training=rows + sb.rows - len(current),  # monitor_step adds the rows of the frame it is given
-        last_training=last,
-        trigger=run.trigger,
-        now=datetime.now(UTC),
-        html=False,  # drawn in the background from the same samples, as on pandas (steps.reports)
-    )
-    tracking.log_monitoring(p, run.run_id, mon, sum(r.get("status") == "accepted" for r in records) + 1)
-    if mon.drift is not None and p.cfg.drift.report_html:
-        run.reports.submit("drift-report", tracking.log_drift_report, p, run.run_id, mon.drift)
-    run.result = run.result.with_monitoring(mon)
-    return mon
+    # monitor_step adds the rows of the frame it is given: the rest of the batch is counted here
+    return monitored(run, current, reference, ref_batches, tags, champion, unseen_rows=sb.rows - len(current))
 
 
 def train(run) -> Trained | Skipped:
@@ -116,12 +91,10 @@ def train_on_spark(cfg: PipelineConfig, spark, batch: str, batch_frame: pd.DataF
     if not paths:
         return Skipped("not enough accepted data before this batch to train a challenger yet")
     tcol = cfg.data.time_column
-    evald = labelled(batch_frame, cfg)
-    if len(evald) == 0:
-        return Skipped(f"batch {batch} has no labelled rows: no challenger can be judged on it")
-    _, edges = assign_windows(evald[tcol], cfg.backtest)
-    first = max(edges[0][0], pd.to_datetime(evald[tcol], utc=True).min())  # fixed windows may reach before it
-    cut = (first - pd.Timedelta(cfg.backtest.gap)).tz_convert("UTC").to_pydatetime()
+    cut = training_cut(cfg, batch, batch_frame)
+    if isinstance(cut, Skipped):
+        return cut
+    cut = cut.tz_convert("UTC").to_pydatetime()
     window = training_window(spark, paths, tcol, cfg.training.max_train_rows, cut)
     where = f"training window {','.join(names)}"
     lab = labelled_rows(window, cfg)
@@ -131,19 +104,10 @@ def train_on_spark(cfg: PipelineConfig, spark, batch: str, batch_frame: pd.DataF
     sample = rows_at(lab, positions, cols, tcol)
     if cfg.features.categorical and positions is not None:
         sample = pd.concat([sample, rows_at(category_rows(lab, cfg.features.categorical, cols), None, cols, tcol)])
-    try:
-        X, y = make_xy(sample, cfg)
-    except (DataError, TypeError, ValueError) as exc:
-        return Skipped(f"{where} cannot be used: {exc}")
-    if n_rows < cfg.training.min_train_rows:
-        return Skipped(
-            f"only {n_rows} labelled rows in {where} (< training.min_train_rows {cfg.training.min_train_rows}): "
-            "accumulating"
-        )
-    if cfg.target.task == "classification" and y.nunique() < 2:
-        return Skipped(f"{where} holds a single class: accumulating")
-    if problem := window_problem(X, y):
-        return Skipped(f"{where} cannot be used: {problem}")
+    checked = usable_window(cfg, sample, n_rows, where)
+    if isinstance(checked, Skipped):
+        return checked
+    X = checked[0]
     workers = cfg.spark.num_workers or spark.sparkContext.defaultParallelism
     t0 = time.perf_counter()
     try:

@@ -48,28 +48,48 @@ def train_challenger(
     frame = training_frame(window, cfg)
     if len(frame) == 0:
         return Skipped("not enough accepted data before this batch to train a challenger yet")
+    cut = training_cut(cfg, batch, batch_df)
+    if isinstance(cut, Skipped):
+        return cut
+    frame = frame[pd.to_datetime(frame[cfg.data.time_column], utc=True) < cut]
+    where = f"training window {','.join(names)}"
+    checked = usable_window(cfg, frame, None, where)
+    if isinstance(checked, Skipped):
+        return checked
+    return _fit(cfg, *checked, names, frame, where)
+
+
+def training_cut(cfg: PipelineConfig, batch: str, batch_df: pd.DataFrame) -> pd.Timestamp | Skipped:
+    """The time before which training rows must lie (the first back-test window's start, less `backtest.gap`), or
+    Skipped when the new batch has no labelled rows to judge a challenger on."""
     tcol = cfg.data.time_column
     evald = labelled(batch_df, cfg)
     if len(evald) == 0:
         return Skipped(f"batch {batch} has no labelled rows: no challenger can be judged on it")
     _, edges = assign_windows(evald[tcol], cfg.backtest)
     first = max(edges[0][0], pd.to_datetime(evald[tcol], utc=True).min())  # fixed windows may reach before it
-    frame = frame[pd.to_datetime(frame[tcol], utc=True) < first - pd.Timedelta(cfg.backtest.gap)]
-    where = f"training window {','.join(names)}"
+    return first - pd.Timedelta(cfg.backtest.gap)
+
+
+def usable_window(cfg: PipelineConfig, frame: pd.DataFrame, n_rows: int | None, where: str):
+    """(X, y) of the training rows in `frame`, or Skipped with the reason: unusable inputs, fewer labelled rows
+    than `training.min_train_rows` (`n_rows`: the window's count when `frame` is only a sample of it), one class.
+    Both engines check their window with it (Spark on its driver sample)."""
     try:
         X, y = make_xy(frame, cfg)
     except (DataError, TypeError, ValueError) as exc:
         return Skipped(f"{where} cannot be used: {exc}")
-    if len(X) < cfg.training.min_train_rows:
+    n_rows = len(X) if n_rows is None else n_rows
+    if n_rows < cfg.training.min_train_rows:
         return Skipped(
-            f"only {len(X)} labelled rows in {where} (< training.min_train_rows {cfg.training.min_train_rows}): "
+            f"only {n_rows} labelled rows in {where} (< training.min_train_rows {cfg.training.min_train_rows}): "
             "accumulating"
         )
     if cfg.target.task == "classification" and y.nunique() < 2:
         return Skipped(f"{where} holds a single class: accumulating")
     if problem := window_problem(X, y):
         return Skipped(f"{where} cannot be used: {problem}")
-    return _fit(cfg, X, y, names, frame, where)
+    return X, y
 
 
 def _fit(cfg: PipelineConfig, X: pd.DataFrame, y: pd.Series, names: list[str], frame, where: str):

@@ -74,19 +74,15 @@ def test_spark_engine_reaches_the_pandas_verdicts(java, prefect_server, tmp_path
     assert by_spark[2]["drifted_share"] is not None  # March measured against the champion's window
 
     # the Spark-trained champion is an ordinary MLflow model: it loads and scores pandas rows
-    import mlflow
     import pandas as pd
 
     from ctpipeline.core.data import make_xy
     from ctpipeline.steps.context import Pipeline
 
+    from conftest import load_champion
+
     p = Pipeline.open(spark_cfg, spark_state)
-    previous = mlflow.get_tracking_uri()
-    mlflow.set_tracking_uri(p.tracking_uri)
-    try:
-        model = mlflow.pyfunc.load_model(f"models:/{p.name}@champion")
-    finally:
-        mlflow.set_tracking_uri(previous)
+    model = load_champion(p, "pyfunc")
     X, _ = make_xy(pd.read_parquet(landed / "2013-04.parquet").head(200), p.cfg)
     scores = model.predict(X)
     assert len(scores) == len(X) > 0

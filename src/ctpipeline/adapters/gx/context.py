@@ -31,14 +31,25 @@ def import_gx():
     return mod
 
 
-def batch_definition():
-    """The process-wide ephemeral context's whole-dataframe batch definition (created once).
-
-    An in-memory (ephemeral) GX context with one pandas datasource, one dataframe asset and one
-    whole-dataframe batch definition: nothing is written to disk.
-    """
-    bd = _state.get("batch_definition")
+def batch_definition(kind: str = "pandas"):
+    """The process-wide ephemeral context's whole-dataframe batch definition for `kind` (pandas, or spark for the
+    Spark engine, `adapters/gx/spark.py`), created once: one datasource, one dataframe asset, one whole-dataframe
+    batch definition in an in-memory context; nothing is written to disk."""
+    key = f"batch_definition:{kind}"
+    bd = _state.get(key)
     if bd is None:
+        sources = ephemeral_context().data_sources
+        source = sources.add_spark("ctpipeline-spark") if kind == "spark" else sources.add_pandas("ctpipeline")
+        bd = source.add_dataframe_asset("batch").add_batch_definition_whole_dataframe("whole_batch")
+        _state[key] = bd
+    return bd
+
+
+def ephemeral_context():
+    """The process-wide in-memory GX context (created once): no data docs, no progress bars, no analytics, nothing
+    written to disk. The pandas batch definition above and the Spark one (`adapters/gx/spark.py`) live in it."""
+    context = _state.get("context")
+    if context is None:
         gx = import_gx()
         from great_expectations.data_context.types.base import (
             DataContextConfig,
@@ -53,11 +64,8 @@ def batch_definition():
             analytics_enabled=False,
         )
         context = gx.get_context(mode="ephemeral", project_config=config)
-        asset = context.data_sources.add_pandas("ctpipeline").add_dataframe_asset("batch")
-        bd = asset.add_batch_definition_whole_dataframe("whole_batch")
         _state["context"] = context
-        _state["batch_definition"] = bd
-    return bd
+    return context
 
 
 def forget_metrics() -> None:
@@ -67,7 +75,7 @@ def forget_metrics() -> None:
     the batch id (the same for every batch here) and keeps the last values alive: ~120 MB of condition series
     after a 1M-row validation. Nothing reads them once the validation is over.
     """
-    bd = _state.get("batch_definition")
+    bd = _state.get("batch_definition:pandas")
     if bd is None:
         return
     engine = bd.data_asset.datasource.get_execution_engine()

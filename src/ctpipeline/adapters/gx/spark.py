@@ -18,7 +18,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from ctpipeline.adapters.gx.context import GX_LOCK, import_gx
+from ctpipeline.adapters.gx.context import GX_LOCK, batch_definition, import_gx
 from ctpipeline.adapters.gx.plan import expectation_key
 from ctpipeline.adapters.gx.suite import cached_suite
 from ctpipeline.adapters.gx.validation import RESULT_FORMAT
@@ -70,28 +70,6 @@ def spark_suite(data: dict) -> tuple[dict, dict[str, dict]]:
     return out, originals
 
 
-def _batch_definition():
-    bd = _state.get("batch_definition")
-    if bd is None:
-        gx = import_gx()
-        from great_expectations.data_context.types.base import (
-            DataContextConfig,
-            InMemoryStoreBackendDefaults,
-            ProgressBarsConfig,
-        )
-
-        config = DataContextConfig(
-            store_backend_defaults=InMemoryStoreBackendDefaults(init_temp_docs_sites=False),
-            progress_bars=ProgressBarsConfig(globally=False, metric_calculations=False),
-            analytics_enabled=False,
-        )
-        context = gx.get_context(mode="ephemeral", project_config=config)
-        asset = context.data_sources.add_spark("ctpipeline-spark").add_dataframe_asset("batch")
-        bd = asset.add_batch_definition_whole_dataframe("whole_batch")
-        _state.update(context=context, batch_definition=bd)
-    return bd
-
-
 def _suite_for(suite_path: str | Path):
     data, suite = cached_suite(suite_path)
     key = (str(Path(suite_path).resolve()), id(suite))
@@ -113,7 +91,7 @@ def validate_spark(sdf, suite_path: str | Path, drop: tuple[str, ...] = ()) -> Q
             from great_expectations.validator.v1_validator import Validator
 
             validator = Validator(
-                batch_definition=_batch_definition(),
+                batch_definition=batch_definition("spark"),
                 result_format=RESULT_FORMAT,
                 batch_parameters={"dataframe": sdf},
             )
