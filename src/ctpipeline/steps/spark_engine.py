@@ -39,6 +39,14 @@ class SparkBatch:
     rows: int
     sample: pd.DataFrame = field(repr=False, compare=False)
 
+    def release(self) -> None:
+        """Drop the batch's cached blocks once the cycle is over (a long replay would otherwise keep every one); a
+        Spark that is gone already has nothing left to drop."""
+        try:
+            self.sdf.unpersist()
+        except Exception as exc:  # the cycle's outcome stands
+            log.warning("could not release the batch's Spark cache: %s: %s", type(exc).__name__, exc)
+
     def validate(self, suite_path: Path):
         from ctpipeline.adapters.gx.spark import validate_spark
         from ctpipeline.adapters.spark.frames import ROW
