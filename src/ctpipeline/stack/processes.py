@@ -119,6 +119,25 @@ def read_pid(paths: StackPaths, name: str) -> PidRecord | None:
         return None
 
 
+def _ignored_stop_signals(spec: ProcessSpec) -> list[int]:
+    """The stop signals this process ignores: an ignored signal stays ignored across exec, so a service started
+    from a script that ignores SIGINT (a background job, `nohup`) would ignore its stop signal too."""
+    wanted = {int(spec.stop_signal), int(signal.SIGTERM), int(signal.SIGINT)}
+    return [s for s in sorted(wanted) if signal.getsignal(s) == signal.SIG_IGN]
+
+
+def _default_dispositions(signals: list[int]) -> Callable[[], None] | None:
+    """A pre-exec hook that gives `signals` their default disposition in the child (None when there are none)."""
+    if not signals:
+        return None
+
+    def reset() -> None:
+        for s in signals:
+            signal.signal(s, signal.SIG_DFL)
+
+    return reset
+
+
 def start(spec: ProcessSpec, paths: StackPaths) -> tuple[subprocess.Popen, PidRecord]:
     """Start `spec` in a new session, output appended to its log; the pid file is written at once."""
     log_path = paths.log(spec.name)
@@ -139,6 +158,7 @@ def start(spec: ProcessSpec, paths: StackPaths) -> tuple[subprocess.Popen, PidRe
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
                 umask=spec.umask,
+                preexec_fn=_default_dispositions(_ignored_stop_signals(spec)),
                 **user,
             )
         except OSError as exc:

@@ -171,3 +171,17 @@ def test_signal_numbers_survive_the_pid_file(tmp_path):
     assert read_pid(paths, "postgres").stop_signal == signal.SIGINT
     assert stop(paths, "postgres", timeout=10).startswith("stopped")  # SIGINT ends a plain python too
     proc.wait(timeout=10)
+
+
+def test_a_service_started_where_its_stop_signal_is_ignored_still_stops_on_it(tmp_path):
+    """A script that ignores SIGINT (a background job, nohup) starts the stack: the service must not inherit that."""
+    paths = StackPaths(tmp_path)
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        proc, _ = start(
+            spec("postgres", "import time; time.sleep(30)", stop_signal=signal.SIGINT, group_signal=False), paths
+        )
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert stop(paths, "postgres", timeout=10).startswith("stopped")
+    proc.wait(timeout=10)
