@@ -127,7 +127,7 @@ class CycleRun:
 
     def __exit__(self, exc_type, exc, tb) -> bool:
         failed_reports = self.reports.wait()
-        if getattr(self.checked, "spark", None) is not None:  # engine: spark: the batch's cache is not needed now
+        if self.checked.spark is not None:  # engine: spark: the batch's cache is not needed now
             self.checked.spark.release()
         if failed_reports:
             self.p.tracking.set_tags(self.run_id, {"ctp.reports_failed": ",".join(failed_reports)})
