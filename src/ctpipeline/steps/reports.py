@@ -6,6 +6,11 @@ the model is registered and promoted. The cycle's run waits for them (`Reports.w
 run ends up with the same artifacts as when they were drawn inline. A report that fails is a warning and a
 ``ctp.reports_failed`` tag: it never changes the cycle's outcome.
 
+The thread runs at the lowest CPU priority (nice 19, Linux's per-thread priority): the reports are Python work
+that would otherwise take a core from XGBoost's OpenMP threads, and a parallel fit with one of its cores taken
+slows down 3x (each tree waits at a barrier for the thread that lost its core); at nice 19 the fit keeps both
+cores and the reports use what the cycle leaves idle (back-test, registration, waiting on MLflow and Prefect).
+
 ``CTP_REPORTS_INLINE=1`` draws each report where it is submitted (the old order; for comparisons and debugging).
 """
 
@@ -13,12 +18,24 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 
 log = logging.getLogger(__name__)
 
 INLINE_ENV = "CTP_REPORTS_INLINE"
+LOW_PRIORITY = 19  # the report thread's nice value
+
+
+def lower_priority(nice: int = LOW_PRIORITY) -> bool:
+    """Lower the calling thread's CPU priority to `nice` (Linux: `setpriority` on the thread's own id). Returns
+    whether it could (elsewhere, or where it is not allowed, the thread keeps its priority)."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
+    except (AttributeError, OSError):  # no setpriority, or no native thread ids (not Linux)
+        return False
+    return True
 
 
 class Reports:
@@ -39,7 +56,9 @@ class Reports:
                 future.set_exception(exc)
         else:
             if self._pool is None:
-                self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ctp-reports")
+                self._pool = ThreadPoolExecutor(
+                    max_workers=1, thread_name_prefix="ctp-reports", initializer=lower_priority
+                )
             future = self._pool.submit(fn, *args)
         self._jobs.append((name, future))
 

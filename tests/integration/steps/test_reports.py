@@ -4,6 +4,8 @@ with them, drawn inline or not; a report that fails is a warning and a tag, neve
 from __future__ import annotations
 
 import logging
+import os
+import sys
 import threading
 
 import pytest
@@ -14,7 +16,7 @@ from ctpipeline.flow import run_stages
 from ctpipeline.steps import cycle as stage
 from ctpipeline.steps import tracking
 from ctpipeline.steps.context import Pipeline
-from ctpipeline.steps.reports import Reports
+from ctpipeline.steps.reports import LOW_PRIORITY, Reports
 from ctpipeline.store import landing
 
 from conftest import make_flights_like
@@ -71,3 +73,16 @@ def test_reports_run_on_one_background_thread_in_order():
     assert [i for i, _ in seen] == [0, 1, 2]
     assert all(name.startswith("ctp-reports") for _, name in seen)
     assert reports.wait() == []  # nothing pending: a second wait returns at once
+
+
+@pytest.mark.skipif(not hasattr(os, "setpriority") or sys.platform != "linux", reason="per-thread nice is Linux's")
+def test_the_report_thread_yields_the_cpu_to_the_cycle():
+    """The reports run at nice 19, so that XGBoost's OpenMP threads keep their cores; the caller's thread keeps
+    its own priority."""
+    caller = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    seen = []
+    reports = Reports(inline=False)
+    reports.submit("nice", lambda: seen.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id())))
+    assert reports.wait() == []
+    assert seen == [max(caller, LOW_PRIORITY)]
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == caller
