@@ -297,6 +297,9 @@ def test_image_is_pinned_built_from_the_lock_non_root_with_a_health_check():
     assert len(froms) == 1 and re.fullmatch(r"python:3\.11\.\d+-slim(-\w+)?", froms[0]), froms
     runs = " ".join(arg for op, arg in ins if op == "RUN")
     assert "uv pip sync" in runs and "requirements.lock" in runs and re.search(r"uv==\d+\.\d+\.\d+", runs)
+    # PYTHONDONTWRITEBYTECODE is set: without .pyc files built in, every process compiles its imports again
+    installs = [arg for op, arg in ins if op == "RUN" and "uv pip " in arg and " venv " not in arg]
+    assert installs and all("--compile-bytecode" in arg for arg in installs), installs
     users = [arg for op, arg in ins if op == "USER"]
     assert users and users[-1].split(":")[0] not in ("root", "0"), users
     assert ins.index(("USER", users[-1])) > max(i for i, (op, _) in enumerate(ins) if op == "RUN")
