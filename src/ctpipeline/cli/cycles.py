@@ -55,6 +55,10 @@ def run_cycles(args, paths, n: int | None, trigger: str) -> list[dict]:
 
     out = sys.stderr if args.json else sys.stdout
     p = Pipeline.open(args.config, paths.root)
+    if n is None or n > 1:  # many cycles in this process: their reports in one worker process
+        from ctpipeline.steps.reports import use_worker_process
+
+        use_worker_process()
     wait_until_started()  # the embedded Prefect server, started by setup_process while the flow was imported
     results: list[dict] = []
     while n is None or len(results) < n:
@@ -132,6 +136,9 @@ def cmd_demo(args) -> int:
     args.overwrite = False
     check_config(args)
     setup_process(args, flows=True, server=True)  # first: the embedded Prefect server starts while the data lands
+    from ctpipeline.steps.reports import use_worker_process
+
+    use_worker_process()  # the report worker too (it imports Evidently meanwhile)
     cmd_land(args)
     return cmd_replay(args)
 

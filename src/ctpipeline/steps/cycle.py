@@ -20,7 +20,7 @@ from ctpipeline.core.record import decision_record
 from ctpipeline.core.results import Evaluation, Monitoring, Scored, Skipped, Trained
 from ctpipeline.steps import evaluate as evaluate_step
 from ctpipeline.steps import promote as promote_step
-from ctpipeline.steps import tracking
+from ctpipeline.steps import renderers, tracking
 from ctpipeline.steps.lifecycle import CycleRun, gate, is_rerun, next_batch, nothing_to_do, reject
 from ctpipeline.steps.monitor import monitor as monitor_step
 from ctpipeline.steps.notify import failures_announced
@@ -94,7 +94,7 @@ def monitored(run: CycleRun, df, reference, ref_batches, tags: dict, champion, u
     )
     tracking.log_monitoring(p, run.run_id, mon, sum(r.get("status") == "accepted" for r in records) + 1)
     if mon.drift is not None and p.cfg.drift.report_html:
-        run.reports.submit("drift-report", tracking.log_drift_report, p, run.run_id, mon.drift)
+        run.reports.draw("drift-report", renderers.drift_report, *tracking.drift_report_args(mon.drift))
     run.result = run.result.with_monitoring(mon)
     return mon
 
@@ -143,7 +143,7 @@ def decide(run: CycleRun, trained: Trained, ev: Evaluation) -> Decision:
     decision = evaluate_step.make_decision(run.p.cfg, ev)
     run.update(verdict=decision.verdict, reasons=decision.reasons)
     tracking.log_training(run.p, run.run_id, trained, ev, decision)
-    run.reports.submit("plots", tracking.log_plots, run.p, run.run_id, ev, decision)  # in the background
+    run.reports.draw("plots", renderers.plots, *tracking.plots_args(run.p, ev, decision))  # in the background
     return decision
 
 

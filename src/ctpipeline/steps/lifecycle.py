@@ -126,7 +126,7 @@ class CycleRun:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> bool:
-        failed_reports = self.reports.wait()
+        failed_reports = self.reports.wait(lambda files: tracking.log_report_files(self.p, self.run_id, files))
         if self.checked.spark is not None:  # engine: spark: the batch's cache is not needed now
             self.checked.spark.release()
         if failed_reports:

@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 def measure_drift(cfg: PipelineConfig, reference: list[pd.DataFrame], df: pd.DataFrame, html: bool | None = None):
     """Evidently drift of `df` against the `reference` frames taken end to end (never concatenated: only the
     sampled rows are copied); None when there is nothing to compare. `html`: render Evidently's HTML report now
-    (None: as `drift.report_html` says; the cycle passes False and draws it later, `tracking.log_drift_report`)."""
+    (None: as `drift.report_html` says; the cycle passes False and draws it later, `steps.renderers.drift_report`)."""
     from ctpipeline.adapters.evidently import detect_drift
 
     cols = cfg.drift.columns

@@ -1,36 +1,56 @@
 """Reports that change no decision (Evidently's HTML drift report, the plots), drawn off the critical path.
 
-A cycle's stages hand them to `Reports.submit`; one background thread draws and logs them, in order, while the
-cycle goes on: the drift report while the challenger trains (XGBoost leaves the interpreter free), the plots while
-the model is registered and promoted. The cycle's run waits for them (`Reports.wait`) before it is closed, so the
-run ends up with the same artifacts as when they were drawn inline. A report that fails is a warning and a
-``ctp.reports_failed`` tag: it never changes the cycle's outcome.
+A cycle's stages hand them to `Reports.draw` as they become possible: the drift report after monitoring, the
+plots after the decision. A renderer is a module-level function that returns the report's files
+(``{artifact path: text or bytes}``); it runs in a **worker process** while the cycle goes on, and the cycle's
+run logs the files (`Reports.wait`, called before the run closes), so the run ends up with the same artifacts as
+when they were drawn inline. A report that fails (in the renderer, in the worker, or when logged) is a warning and
+a ``ctp.reports_failed`` tag: it never changes the cycle's outcome.
 
-The thread runs at the lowest CPU priority (nice 19, Linux's per-thread priority): the reports are Python work
-that would otherwise take a core from XGBoost's OpenMP threads, and a parallel fit with one of its cores taken
-slows down 3x (each tree waits at a barrier for the thread that lost its core); at nice 19 the fit keeps both
-cores and the reports use what the cycle leaves idle (back-test, registration, waiting on MLflow and Prefect).
+Why a process: the reports are ~3 s of pure Python a cycle (Evidently's plotly widgets, matplotlib), and so is
+most of the cycle around them (the back-test, MLflow's registration). On a thread they take turns on the
+interpreter lock, so the cycle waited for them; a worker process draws them on the core the cycle leaves idle.
+One worker per process, started on the first report and reused by every later cycle (the replay, `ctp serve`);
+it imports Evidently and matplotlib once. It runs at the lowest CPU priority (nice 19): a parallel XGBoost fit
+with one of its cores taken by the reports slows down 3x (each tree waits at a barrier for the thread that lost
+its core); at nice 19 the fit keeps both cores and the reports use what the cycle leaves idle.
 
-``CTP_REPORTS_INLINE=1`` draws each report where it is submitted (the old order; for comparisons and debugging).
+A worker process costs a start and Evidently's import (~5 s of CPU at nice 19) once per process: worth it for a
+command that runs many cycles in one process (`ctp demo`, and `ctp replay` for more than
+one batch: they call `use_worker_process`, which starts the worker early, while the data lands), not for one
+cycle (`ctp run`, a flow run of `ctp serve`, which Prefect runs in a process of its own), whose reports are drawn
+on a background thread of its process, also at nice 19.
+
+``CTP_REPORTS`` overrides where reports are drawn: ``process``, ``thread`` or ``inline`` (where they are submitted:
+the old order, for comparisons and debugging; ``CTP_REPORTS_INLINE=1`` means the same).
 """
 
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import os
 import threading
-from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+import warnings
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 
 log = logging.getLogger(__name__)
 
+MODE_ENV = "CTP_REPORTS"
 INLINE_ENV = "CTP_REPORTS_INLINE"
-LOW_PRIORITY = 19  # the report thread's nice value
+MODES = ("process", "thread", "inline")
+LOW_PRIORITY = 19  # the reports' nice value
+
+Files = Mapping[str, str | bytes]  # artifact path on the run -> its content
+Renderer = Callable[..., Files]
 
 
 def lower_priority(nice: int = LOW_PRIORITY) -> bool:
-    """Lower the calling thread's CPU priority to `nice` (Linux: `setpriority` on the thread's own id). Returns
-    whether it could (elsewhere, or where it is not allowed, the thread keeps its priority)."""
+    """Lower the calling thread's CPU priority to `nice` (Linux: `setpriority` on the thread's own id; a process's
+    first thread is the process). Returns whether it could (elsewhere, or where it is not allowed, the thread keeps
+    its priority)."""
     try:
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
     except (AttributeError, OSError):  # no setpriority, or no native thread ids (not Linux)
@@ -38,41 +58,127 @@ def lower_priority(nice: int = LOW_PRIORITY) -> bool:
     return True
 
 
+_default = {"mode": "thread"}
+
+
+def use_worker_process(start: bool = True) -> None:
+    """This process runs many cycles: draw their reports in a worker process (unless ``CTP_REPORTS`` says
+    otherwise), started now when `start` (it imports Evidently while the caller goes on)."""
+    _default["mode"] = "process"
+    if start and report_mode() == "process":
+        _worker("process").submit(_warm_up)
+
+
+def _warm_up() -> None:
+    """In the worker: import what the renderers draw with, ahead of the first report."""
+    from ctpipeline.adapters.evidently.drift import _evidently
+    from ctpipeline.plots import _figure, close
+
+    _evidently()
+    close(_figure()[0])
+
+
+def report_mode() -> str:
+    """Where reports are drawn: ``CTP_REPORTS`` (or ``CTP_REPORTS_INLINE``), else the process's default (a thread;
+    a worker process after `use_worker_process`)."""
+    if os.environ.get(INLINE_ENV, "") in ("1", "true"):
+        return "inline"
+    mode = os.environ.get(MODE_ENV, "").strip().lower() or _default["mode"]
+    if mode not in MODES:
+        log.warning("%s=%r is not one of %s: drawing the reports as %s", MODE_ENV, mode, MODES, _default["mode"])
+        return _default["mode"]
+    return mode
+
+
+def _worker_start() -> None:
+    """In the report worker: lowest priority, the non-interactive matplotlib backend, no library warnings."""
+    lower_priority()
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    warnings.simplefilter("ignore")
+
+
+_lock = threading.Lock()
+_workers: dict[str, ProcessPoolExecutor | ThreadPoolExecutor] = {}
+
+
+def _worker(mode: str) -> ProcessPoolExecutor | ThreadPoolExecutor:
+    """This process's report worker for `mode` (one, reused by every cycle)."""
+    with _lock:
+        worker = _workers.get(mode)
+        if worker is None:
+            if mode == "process":  # spawn: a fork of a process running Prefect's and MLflow's threads is unsafe
+                worker = ProcessPoolExecutor(
+                    max_workers=1, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_start
+                )
+            else:
+                worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ctp-reports", initializer=lower_priority)
+            _workers[mode] = worker
+        return worker
+
+
+def _forget(worker) -> None:
+    """Drop a broken worker (a killed or crashed process): the next report starts a new one."""
+    with _lock:
+        for mode, known in list(_workers.items()):
+            if known is worker:
+                del _workers[mode]
+    worker.shutdown(wait=False, cancel_futures=True)
+
+
+def shutdown() -> None:
+    """Stop this process's report workers (pending reports are drawn first)."""
+    with _lock:
+        workers = list(_workers.values())
+        _workers.clear()
+    for worker in workers:
+        worker.shutdown(wait=True)
+
+
 class Reports:
-    """The background reports of one cycle: `submit` as they become possible, `wait` before the run closes."""
+    """The reports of one cycle: `draw` as they become possible, `wait` (which logs their files) before the run
+    closes."""
 
-    def __init__(self, inline: bool | None = None):
-        self.inline = os.environ.get(INLINE_ENV, "") in ("1", "true") if inline is None else inline
-        self._pool: ThreadPoolExecutor | None = None
-        self._jobs: list[tuple[str, Future]] = []
+    def __init__(self, mode: str | None = None):
+        if mode is not None and mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
+        self.mode = mode or report_mode()
+        self._jobs: list[tuple[str, Future, object]] = []
 
-    def submit(self, name: str, fn: Callable[..., object], *args) -> None:
-        """Draw and log report `name` with `fn(*args)`, on the background thread (inline when so configured)."""
-        if self.inline:
+    @property
+    def inline(self) -> bool:
+        return self.mode == "inline"
+
+    def draw(self, name: str, render: Renderer, *args) -> None:
+        """Draw report `name` as `render(*args)` (a module-level function and picklable arguments: it may run in
+        the worker process), returning the files to log on the run."""
+        worker = None
+        if self.mode == "inline":
             future: Future = Future()
             try:
-                future.set_result(fn(*args))
+                future.set_result(render(*args))
             except Exception as exc:  # reported by wait(), as a background failure is
                 future.set_exception(exc)
         else:
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(
-                    max_workers=1, thread_name_prefix="ctp-reports", initializer=lower_priority
-                )
-            future = self._pool.submit(fn, *args)
-        self._jobs.append((name, future))
-
-    def wait(self) -> list[str]:
-        """Wait for every submitted report; return the names of those that failed (each logged as a warning)."""
-        failed = []
-        for name, future in self._jobs:
+            worker = _worker(self.mode)
             try:
-                future.result()
+                future = worker.submit(render, *args)
+            except (BrokenProcessPool, RuntimeError):  # a worker that died since the last cycle: start a new one
+                _forget(worker)
+                worker = _worker(self.mode)
+                future = worker.submit(render, *args)
+        self._jobs.append((name, future, worker))
+
+    def wait(self, log_files: Callable[[Files], None]) -> list[str]:
+        """Wait for every report and log its files with `log_files`; return the names of those that failed (each
+        logged as a warning)."""
+        failed = []
+        for name, future, worker in self._jobs:
+            try:
+                log_files(future.result())
             except Exception as exc:
+                if isinstance(exc, BrokenProcessPool) and worker is not None:
+                    _forget(worker)
                 log.warning("report %s was not logged: %s: %s", name, type(exc).__name__, exc)
                 failed.append(name)
         self._jobs.clear()
-        if self._pool is not None:
-            self._pool.shutdown(wait=True)
-            self._pool = None
         return failed

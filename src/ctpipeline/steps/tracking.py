@@ -117,7 +117,8 @@ def log_monitoring(p: Pipeline, run_id: str, mon: Monitoring, batch_ordinal: int
 
 
 def log_training(p: Pipeline, run_id: str, trained: Trained, ev: Evaluation, decision: Decision) -> None:
-    """Params and metrics (back-test windows as steps, for the MLflow compare view); the plots: `log_plots`."""
+    """Params and metrics (back-test windows as steps, for the MLflow compare view); for the plots see
+    `steps.renderers.plots`."""
     cfg, t = p.cfg, p.tracking
     t.log_params(
         run_id,
@@ -158,29 +159,33 @@ def log_training(p: Pipeline, run_id: str, trained: Trained, ev: Evaluation, dec
         )
 
 
-def log_drift_report(p: Pipeline, run_id: str, drift) -> None:
-    """Evidently's HTML report for `drift` (drawn from the result's own samples: the same verdicts)."""
-    from ctpipeline.adapters.evidently import render_html
-
-    p.tracking.log_text(run_id, render_html(drift), "monitoring/drift_report.html")
+def drift_report_args(drift) -> tuple:
+    """What `steps.renderers.drift_report` draws the drift HTML from (the result, its samples included)."""
+    return (drift,)
 
 
-def log_plots(p: Pipeline, run_id: str, ev: Evaluation, decision: Decision) -> None:
-    """The challenger against the champion, the back-test windows and the slices, as PNG figures on the run."""
-    from ctpipeline import plots
-
+def plots_args(p: Pipeline, ev: Evaluation, decision: Decision) -> tuple:
+    """What `steps.renderers.plots` draws the challenger-vs-champion, back-test and slice plots from."""
     label = f"champion v{ev.champion_version}" if ev.champion_version else "champion"
-    figs = {
-        "plots/challenger_vs_champion.png": plots.comparison_plot(
-            p.cfg.target.task, ev.metric, ev.y, ev.challenger_scores, ev.champion_scores, ("challenger", label)
-        ),
-        "plots/backtest_windows.png": plots.backtest_plot(ev.backtest, label),
-    }
-    if decision.slices:
-        figs["plots/slices.png"] = plots.slices_plot(decision.slices, ev.metric)
-    for name, fig in figs.items():
-        p.tracking.log_figure(run_id, fig, name)
-        plots.close(fig)
+    return (
+        p.cfg.target.task,
+        ev.metric,
+        ev.y,
+        ev.challenger_scores,
+        ev.champion_scores,
+        label,
+        ev.backtest,
+        tuple(decision.slices or ()),
+    )
+
+
+def log_report_files(p: Pipeline, run_id: str, files) -> None:
+    """A report's files (`steps.renderers`) as artifacts of the run."""
+    for name, content in files.items():
+        if isinstance(content, bytes):
+            p.tracking.log_bytes(run_id, content, name)
+        else:
+            p.tracking.log_text(run_id, content, name)
 
 
 def log_decision(p: Pipeline, run_id: str, ref: ModelRef, record: dict) -> None:

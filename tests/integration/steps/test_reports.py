@@ -1,5 +1,6 @@
-"""The drift HTML report and the plots are drawn in the background (steps.reports), yet every cycle's run ends up
-with them, drawn inline or not; a report that fails is a warning and a tag, never a changed outcome."""
+"""The drift HTML report and the plots are drawn off the critical path (steps.reports: a worker process by default,
+or a thread), yet every cycle's run ends up with them, wherever they are drawn; a report that fails is a warning and
+a tag, never a changed outcome."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from mlflow import MlflowClient
 from ctpipeline.core import data
 from ctpipeline.flow import run_stages
 from ctpipeline.steps import cycle as stage
-from ctpipeline.steps import tracking
+from ctpipeline.steps import renderers
 from ctpipeline.steps.context import Pipeline
 from ctpipeline.steps.reports import LOW_PRIORITY, Reports
 from ctpipeline.store import landing
@@ -29,9 +30,9 @@ def _artifacts(p: Pipeline, run_id: str) -> set[str]:
     return {a.path for folder in ("monitoring", "plots") for a in client.list_artifacts(run_id, folder)}
 
 
-def _two_cycles(small_pipeline, monkeypatch, inline: bool):
+def _two_cycles(small_pipeline, monkeypatch, mode: str):
     cfg, state = small_pipeline
-    monkeypatch.setenv("CTP_REPORTS_INLINE", "1" if inline else "0")
+    monkeypatch.setenv("CTP_REPORTS", mode)
     p = Pipeline.open(cfg, state)
     landing.land(data.split_batches(make_flights_like(6000, seed=11, months=3), p.cfg.data), p.landing_dir)
     run_stages(p, stage.next_batch(p))  # cold start: no drift reference yet
@@ -39,9 +40,9 @@ def _two_cycles(small_pipeline, monkeypatch, inline: bool):
     return p, run_stages(p, stage.next_batch(p))
 
 
-@pytest.mark.parametrize("inline", [False, True], ids=["background", "inline"])
-def test_every_run_gets_its_reports(small_pipeline, monkeypatch, inline):
-    p, second = _two_cycles(small_pipeline, monkeypatch, inline)
+@pytest.mark.parametrize("mode", ["process", "thread", "inline"])
+def test_every_run_gets_its_reports(small_pipeline, monkeypatch, mode):
+    p, second = _two_cycles(small_pipeline, monkeypatch, mode)
     assert second.challenger_version is not None
     assert REPORTS <= _artifacts(p, second.run_id)
     run = MlflowClient(p.tracking_uri).get_run(second.run_id)
@@ -54,9 +55,9 @@ def test_a_failed_report_is_a_warning_and_a_tag(small_pipeline, monkeypatch, cap
     def broken(*args):
         raise RuntimeError("no disk for figures")
 
-    monkeypatch.setattr(tracking, "log_plots", broken)
+    monkeypatch.setattr(renderers, "plots", broken)  # a thread sees the patch (a worker process would not)
     with caplog.at_level(logging.WARNING, logger="ctpipeline.steps.reports"):
-        p, second = _two_cycles(small_pipeline, monkeypatch, inline=False)
+        p, second = _two_cycles(small_pipeline, monkeypatch, "thread")
     assert second.status in ("promoted", "kept-champion") and second.challenger_version is not None
     tags = MlflowClient(p.tracking_uri).get_run(second.run_id).data.tags
     assert tags["ctp.reports_failed"] == "plots" and tags["ctp.status"] == second.status
@@ -64,25 +65,63 @@ def test_a_failed_report_is_a_warning_and_a_tag(small_pipeline, monkeypatch, cap
     assert "monitoring/drift_report.html" in _artifacts(p, second.run_id)  # the other report is there
 
 
+def _where(i: int) -> dict[str, str]:
+    """A renderer: which process and thread drew report `i`, at which priority."""
+    me = threading.get_native_id()
+    return {f"r{i}": f"{os.getpid()} {threading.current_thread().name} {os.getpriority(os.PRIO_PROCESS, me)}"}
+
+
+def _run(mode: str, count: int = 3) -> tuple[list[str], list[dict]]:
+    logged: list[dict] = []
+    reports = Reports(mode)
+    for i in range(count):
+        reports.draw(f"r{i}", _where, i)
+    return reports.wait(logged.append), logged
+
+
+def test_reports_are_drawn_in_one_worker_process_in_order_and_logged_by_the_caller():
+    failed, logged = _run("process")
+    assert failed == [] and [list(f) for f in logged] == [["r0"], ["r1"], ["r2"]]
+    pids = {f[f"r{i}"].split()[0] for i, f in enumerate(logged)}
+    assert len(pids) == 1 and pids != {str(os.getpid())}  # one worker, not this process
+    again, logged_again = _run("process", 1)  # the next cycle reuses the same worker
+    assert again == [] and logged_again[0]["r0"].split()[0] in pids
+
+
+def test_a_report_that_raises_in_the_worker_is_reported_and_the_others_are_logged():
+    logged: list[dict] = []
+    reports = Reports("process")
+    reports.draw("good", _where, 0)
+    reports.draw("bad", int, "not a number")  # ValueError in the worker process
+    reports.draw("good-too", _where, 1)
+    assert reports.wait(logged.append) == ["bad"]
+    assert [list(f) for f in logged] == [["r0"], ["r1"]]
+
+
+def test_a_killed_worker_fails_its_reports_and_the_next_cycle_gets_a_new_one():
+    import signal
+
+    _, logged = _run("process", 1)
+    pid = int(logged[0]["r0"].split()[0])
+    reports = Reports("process")
+    reports.draw("dies", os.kill, pid, signal.SIGKILL)  # the worker kills itself while drawing
+    assert reports.wait(lambda files: None) == ["dies"]
+    failed, logged = _run("process", 1)
+    assert failed == [] and int(logged[0]["r0"].split()[0]) != pid
+
+
 def test_reports_run_on_one_background_thread_in_order():
-    seen = []
-    reports = Reports(inline=False)
-    for i in range(3):
-        reports.submit(f"r{i}", lambda i=i: seen.append((i, threading.current_thread().name)))
-    assert reports.wait() == []
-    assert [i for i, _ in seen] == [0, 1, 2]
-    assert all(name.startswith("ctp-reports") for _, name in seen)
-    assert reports.wait() == []  # nothing pending: a second wait returns at once
+    failed, logged = _run("thread")
+    assert failed == [] and [list(f) for f in logged] == [["r0"], ["r1"], ["r2"]]
+    assert all(f[f"r{i}"].split()[1].startswith("ctp-reports") for i, f in enumerate(logged))
 
 
 @pytest.mark.skipif(not hasattr(os, "setpriority") or sys.platform != "linux", reason="per-thread nice is Linux's")
-def test_the_report_thread_yields_the_cpu_to_the_cycle():
+@pytest.mark.parametrize("mode", ["process", "thread"])
+def test_the_reports_yield_the_cpu_to_the_cycle(mode):
     """The reports run at nice 19, so that XGBoost's OpenMP threads keep their cores; the caller's thread keeps
     its own priority."""
     caller = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
-    seen = []
-    reports = Reports(inline=False)
-    reports.submit("nice", lambda: seen.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id())))
-    assert reports.wait() == []
-    assert seen == [max(caller, LOW_PRIORITY)]
+    failed, logged = _run(mode, 1)
+    assert failed == [] and int(logged[0]["r0"].split()[-1]) == max(caller, LOW_PRIORITY)
     assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == caller

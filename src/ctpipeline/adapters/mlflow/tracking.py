@@ -227,6 +227,17 @@ class Tracking:
         with self._errors(f"log artifact {artifact_file!r} to run {run_id}"):
             self.client.get().log_text(run_id, text, artifact_file)
 
+    def log_bytes(self, run_id: str, data: bytes, artifact_file: str) -> None:
+        """Log `data` as the artifact `artifact_file` (a rendered PNG, for example)."""
+        import tempfile
+        from pathlib import Path
+
+        with self._errors(f"log artifact {artifact_file!r} to run {run_id}"), tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / Path(artifact_file).name
+            path.write_bytes(data)
+            folder = str(Path(artifact_file).parent)
+            self.client.get().log_artifact(run_id, str(path), None if folder == "." else folder)
+
     def log_figure(self, run_id: str, figure: Any, artifact_file: str) -> None:
         """Log a matplotlib figure (format from the extension, e.g. ``.png``)."""
         with self._errors(f"log figure {artifact_file!r} to run {run_id}"):
