@@ -7,7 +7,10 @@ go through the pipeline's cycle, so that the benchmarked month has a champion an
   window, score it on the new month's labelled rows (which covers every back-test window);
 * ``pipeline cycle``: the cycle of ``ctpipeline.flow.continuous_training`` without Prefect around it: the stage
   functions of ``ctpipeline.steps.cycle`` in the flow's order (gate, MLflow run, monitor, train, back-test,
-  decide, register, promote) on the same month, trigger ``manual`` (it always trains).
+  decide, register, promote) on the same month, trigger ``manual`` (it always trains), its reports (drift HTML,
+  plots) drawn on a background thread of this process, as one `ctp run` draws them;
+* ``pipeline cycle, reports in a worker process``: the same, with the reports drawn in the report worker process
+  (started and warmed up before any timing), as `ctp replay` and `ctp demo` draw them.
 
 Each repetition of the pipeline cycle processes the same month again: it registers one more model version and
 may move the champion, as a re-run of the month would.
@@ -19,6 +22,7 @@ raised to match (``data.bench_suite``), every other expectation as in the file.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from harness import Case
@@ -108,12 +112,27 @@ def cycle_case(work_dir: Path, config: Path, setup_months: int, log=print, scale
     def pipeline():
         return _cycle(p, target)
 
+    def pipeline_worker():
+        os.environ["CTP_REPORTS"] = "process"
+        try:
+            return _cycle(p, target)
+        finally:
+            os.environ.pop("CTP_REPORTS", None)
+
+    from ctpipeline.steps.reports import _worker, _warm_up
+
+    _worker("process").submit(_warm_up).result()  # started and warm before any timing, as `ctp replay` starts it
+
     rows = sum(len(f) for f in [pd.read_parquet(path, columns=[cfg.data.time_column]) for path in paths])
     scaled = f", x{scale} resampled: {rows:,} training rows" if scale > 1 else f", {rows:,} training rows"
     case = Case(
         "cycle",
         f"month {target.name} (window {','.join(window)}{scaled})",
-        {"bare script": bare, "pipeline cycle": pipeline},
+        {
+            "bare script": bare,
+            "pipeline cycle": pipeline,
+            "pipeline cycle, reports in a worker process": pipeline_worker,
+        },
     )
     case.extra.update(month=target.name, window=window, model=cfg.model.type, scale=scale, train_rows=rows)
     return case

@@ -61,12 +61,14 @@ def lower_priority(nice: int = LOW_PRIORITY) -> bool:
 _default = {"mode": "thread"}
 
 
-def use_worker_process(start: bool = True) -> None:
+def use_worker_process(start: bool = True) -> Future | None:
     """This process runs many cycles: draw their reports in a worker process (unless ``CTP_REPORTS`` says
-    otherwise), started now when `start` (it imports Evidently while the caller goes on)."""
+    otherwise), started now when `start` (it imports Evidently while the caller goes on; the returned future is
+    done once it has)."""
     _default["mode"] = "process"
     if start and report_mode() == "process":
-        _worker("process").submit(_warm_up)
+        return _worker("process").submit(_warm_up)
+    return None
 
 
 def _warm_up() -> None:
