@@ -109,19 +109,19 @@ def cycle_case(work_dir: Path, config: Path, setup_months: int, log=print, scale
         Xn, yn = make_xy(labelled(new, cfg), cfg)
         return metric_value(cfg.evaluation.metric, yn, predict_for_metric(model, Xn, cfg.target.task))
 
-    def pipeline():
-        return _cycle(p, target)
+    def reports_in(mode: str):
+        def run():
+            os.environ["CTP_REPORTS"] = mode
+            try:
+                return _cycle(p, target)
+            finally:
+                os.environ.pop("CTP_REPORTS", None)
 
-    def pipeline_worker():
-        os.environ["CTP_REPORTS"] = "process"
-        try:
-            return _cycle(p, target)
-        finally:
-            os.environ.pop("CTP_REPORTS", None)
+        return run
 
-    from ctpipeline.steps.reports import _worker, _warm_up
+    from ctpipeline.steps.reports import use_worker_process
 
-    _worker("process").submit(_warm_up).result()  # started and warm before any timing, as `ctp replay` starts it
+    use_worker_process().result()  # started and warm before any timing, as `ctp replay` starts it
 
     rows = sum(len(f) for f in [pd.read_parquet(path, columns=[cfg.data.time_column]) for path in paths])
     scaled = f", x{scale} resampled: {rows:,} training rows" if scale > 1 else f", {rows:,} training rows"
@@ -130,8 +130,8 @@ def cycle_case(work_dir: Path, config: Path, setup_months: int, log=print, scale
         f"month {target.name} (window {','.join(window)}{scaled})",
         {
             "bare script": bare,
-            "pipeline cycle": pipeline,
-            "pipeline cycle, reports in a worker process": pipeline_worker,
+            "pipeline cycle": reports_in("thread"),
+            "pipeline cycle, reports in a worker process": reports_in("process"),
         },
     )
     case.extra.update(month=target.name, window=window, model=cfg.model.type, scale=scale, train_rows=rows)
