@@ -119,7 +119,7 @@ def test_reports_run_on_one_background_thread_in_order():
 @pytest.mark.skipif(not hasattr(os, "setpriority") or sys.platform != "linux", reason="per-thread nice is Linux's")
 @pytest.mark.parametrize("mode", ["process", "thread"])
 def test_the_reports_yield_the_cpu_to_the_cycle(mode):
-    """The reports run at nice 19, so that XGBoost's OpenMP threads keep their cores; the caller's thread keeps
+    """The reports run at nice 10, so that XGBoost's OpenMP threads keep their cores; the caller's thread keeps
     its own priority."""
     caller = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
     failed, logged = _run(mode, 1)
