@@ -48,7 +48,7 @@ def run_cycles(args, paths, n: int | None, trigger: str) -> list[dict]:
     """Run up to n cycles (None: until no batch is left) in this process: one Prefect server start. A flow run is
     started only when a batch is waiting, named after it (`<pipeline>/<batch>`)."""
     from ctpipeline.adapters.prefect.results import cycle_result, run_name
-    from ctpipeline.adapters.prefect.server import wait_until_started
+    from ctpipeline.adapters.prefect.server import embedded_flow_settings, wait_until_started
     from ctpipeline.flow import continuous_training
     from ctpipeline.steps.context import Pipeline
     from ctpipeline.steps.ingest import next_batch
@@ -70,7 +70,8 @@ def run_cycles(args, paths, n: int | None, trigger: str) -> list[dict]:
         t0 = time.perf_counter()
         flow = continuous_training.with_options(flow_run_name=run_name(p.name, batch.name))
         config, dry_run = str(Path(args.config).resolve()), getattr(args, "dry_run", False)
-        state = flow(config=config, state_dir=str(paths.root), trigger=trigger, dry_run=dry_run, return_state=True)
+        with embedded_flow_settings():  # no flow-run heartbeats on the embedded server (nothing reads them)
+            state = flow(config=config, state_dir=str(paths.root), trigger=trigger, dry_run=dry_run, return_state=True)
         res = cycle_result(state)  # a rejected batch ends Failed("Rejected") in Prefect, and is a result here
         if res["status"] == "no-batch":  # another process took it meanwhile
             break

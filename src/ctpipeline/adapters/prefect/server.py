@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 log = logging.getLogger(__name__)
 
@@ -57,3 +59,23 @@ def wait_until_started() -> None:
     """Wait for a server `start_early` began (no-op when none was)."""
     if _started is not None:
         _started.wait()
+
+
+@contextmanager
+def embedded_flow_settings() -> Iterator[None]:
+    """Settings for the flow runs a command starts on the embedded server: no flow-run heartbeats.
+
+    Prefect's flow engine sends a heartbeat every `flows.heartbeat_frequency` seconds (180) on a thread that sleeps
+    in 1 s steps, and joins that thread when the flow run ends: up to 1 s (0.35 s on average in the 12-month
+    replay) at the end of every flow run. Heartbeats let a server's automations declare a silent flow run crashed;
+    the ephemeral server runs no automations, so nothing reads them there. With a Prefect server configured
+    (PREFECT_API_URL, the team stack) this changes nothing."""
+    from ctpipeline.env import prefect_server_configured
+
+    if prefect_server_configured():
+        yield
+        return
+    from prefect.settings import temporary_settings
+
+    with temporary_settings(updates={"flows.heartbeat_frequency": None}):
+        yield
