@@ -14,6 +14,12 @@ def _figure():
     return plt.subplots(figsize=(6, 4.5), dpi=100)
 
 
+def warm_up() -> None:
+    """Import matplotlib and draw one empty figure now (a second or so), rather than on the first plot."""
+    fig, _ = _figure()
+    close(fig)
+
+
 def comparison_plot(
     task: str,
     metric: str,

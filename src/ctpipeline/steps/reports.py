@@ -77,11 +77,11 @@ def use_worker_process(start: bool = True) -> Future | None:
 
 def _warm_up() -> None:
     """In the worker: import what the renderers draw with, ahead of the first report."""
-    from ctpipeline.adapters.evidently.drift import _evidently
-    from ctpipeline.plots import _figure, close
+    from ctpipeline import plots
+    from ctpipeline.adapters.evidently import import_evidently
 
-    _evidently()
-    close(_figure()[0])
+    import_evidently()
+    plots.warm_up()
 
 
 def report_mode() -> str:

@@ -125,3 +125,19 @@ def test_the_reports_yield_the_cpu_to_the_cycle(mode):
     failed, logged = _run(mode, 1)
     assert failed == [] and int(logged[0]["r0"].split()[-1]) == max(caller, LOW_PRIORITY)
     assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == caller
+
+
+def test_a_command_of_many_cycles_starts_the_worker_early_and_its_reports_go_there(monkeypatch):
+    from ctpipeline.steps import reports as module
+
+    monkeypatch.setitem(module._default, "mode", "thread")  # restored after the test: other tests keep threads
+    monkeypatch.delenv("CTP_REPORTS", raising=False)
+    monkeypatch.delenv("CTP_REPORTS_INLINE", raising=False)
+    assert Reports().mode == "thread"  # one cycle (ctp run): a thread of its own process
+    warm = module.use_worker_process()
+    assert warm is not None and warm.result(timeout=300) is None  # Evidently and matplotlib imported there
+    assert Reports().mode == "process"
+    failed, logged = _run(Reports().mode, 1)
+    assert failed == [] and int(logged[0]["r0"].split()[0]) != os.getpid()
+    monkeypatch.setenv("CTP_REPORTS", "inline")  # the environment still decides
+    assert Reports().mode == "inline"

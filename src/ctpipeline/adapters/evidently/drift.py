@@ -50,7 +50,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 log = logging.getLogger(__name__)
 
-__all__ = ["detect_drift", "render_html"]
+__all__ = ["detect_drift", "import_evidently", "render_html"]
 
 _ev_lock = threading.RLock()
 _ev_state: dict[str, Any] = {}
@@ -99,6 +99,11 @@ def render_html(result: DriftResult) -> str:
         log.warning("drift report: Evidently's verdicts in the report differ from the result's: %s", again)
     log.info("drift report rendered in %.2f s", time.perf_counter() - started)
     return report or ""
+
+
+def import_evidently() -> None:
+    """Import Evidently now (seconds), rather than on the first drift check or report."""
+    _evidently()
 
 
 def _evidently() -> dict[str, Any]:
