@@ -48,7 +48,7 @@ def run_cycles(args, paths, n: int | None, trigger: str) -> list[dict]:
     """Run up to n cycles (None: until no batch is left) in this process: one Prefect server start. A flow run is
     started only when a batch is waiting, named after it (`<pipeline>/<batch>`)."""
     from ctpipeline.adapters.prefect.results import cycle_result, run_name
-    from ctpipeline.adapters.prefect.server import embedded_flow_settings, wait_until_started
+    from ctpipeline.adapters.prefect.server import embedded_flow_settings, still_starting, wait_until_started
     from ctpipeline.flow import continuous_training
     from ctpipeline.steps.context import Pipeline
     from ctpipeline.steps.ingest import next_batch
@@ -59,6 +59,10 @@ def run_cycles(args, paths, n: int | None, trigger: str) -> list[dict]:
         from ctpipeline.steps.reports import use_worker_process
 
         use_worker_process()
+    if still_starting() and next_batch(p.landing_dir, p.batch_log) is not None:  # meanwhile: the one-time costs
+        from ctpipeline.steps.cycle import warm_up
+
+        warm_up(p)
     wait_until_started()  # the embedded Prefect server, started by setup_process while the flow was imported
     results: list[dict] = []
     while n is None or len(results) < n:

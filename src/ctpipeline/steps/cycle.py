@@ -21,6 +21,7 @@ from ctpipeline.core.results import Evaluation, Monitoring, Scored, Skipped, Tra
 from ctpipeline.steps import evaluate as evaluate_step
 from ctpipeline.steps import promote as promote_step
 from ctpipeline.steps import renderers, tracking
+from ctpipeline.steps.context import Pipeline
 from ctpipeline.steps.lifecycle import CycleRun, gate, is_rerun, next_batch, nothing_to_do, reject
 from ctpipeline.steps.monitor import monitor as monitor_step
 from ctpipeline.steps.notify import failures_announced
@@ -200,3 +201,26 @@ def promote(run: CycleRun, trained: Trained, ev: Evaluation, decision: Decision,
     run.update(record=record)
     tracking.log_decision(run.p, run.run_id, ref, record)
     return run.result
+
+
+def warm_up(p: Pipeline) -> None:
+    """What the first cycles of a process pay once, paid now (a command calls it while it waits for the embedded
+    Prefect server, which takes seconds to come up): MLflow's embedded database and the experiment created, GX
+    run once on a few rows of the next batch (its context, registry and the suite's column groups) and Evidently
+    imported. Changes nothing a cycle decides or records; a failure is only logged (the cycle meets it again and
+    reports it)."""
+    from ctpipeline.adapters.evidently import import_evidently
+    from ctpipeline.adapters.gx import validate
+    from ctpipeline.store.landing import batch_files, read_landed
+
+    try:
+        if p.embedded:  # SQLite in the state folder (a tracking server is not waited for here)
+            p.stores  # noqa: B018 - opens MLflow (a fresh state folder: its tables) and creates the experiment
+        files = batch_files(p.landing_dir)
+        if p.cfg.engine == "pandas" and files:
+            frames, _ = read_landed(p.landing_dir, [files[0].stem])  # the oldest: the next cycle's batch
+            if frames:
+                validate(frames[0].head(100), p.cfg.suite_path)
+        import_evidently()
+    except Exception as exc:  # the cycle meets the same problem and reports it properly
+        log.debug("warm-up skipped: %s: %s", type(exc).__name__, exc)

@@ -34,6 +34,10 @@ class StartedServer:
         except BaseException as exc:  # re-raised in the command's thread by wait()
             self._error = exc
 
+    def starting(self) -> bool:
+        """Whether the start is still under way."""
+        return self._thread.is_alive()
+
     def wait(self) -> None:
         """Block until the server answers (Prefect's own start-up timeout bounds it); raise the start's error."""
         self._thread.join()
@@ -53,6 +57,11 @@ def start_early() -> StartedServer:
         if _started is None:
             _started = StartedServer()
         return _started
+
+
+def still_starting() -> bool:
+    """Whether a server `start_early` began is not up yet (the caller has time for other work)."""
+    return _started is not None and _started.starting()
 
 
 def wait_until_started() -> None:
