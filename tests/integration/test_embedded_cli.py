@@ -56,3 +56,47 @@ def test_ctp_run_starts_the_embedded_server_early_and_leaves_none_behind(small_p
     assert proc.stderr.count("Starting temporary server") == 1  # one server, the one started early
     assert (state / "prefect" / "prefect.db").exists()  # its database in the state folder
     assert _servers_on(state / "prefect") == []  # stopped with the process
+
+
+def test_ctrl_c_stops_an_embedded_run_within_seconds_and_records_it(small_pipeline, tmp_path):
+    """Ctrl-C in a terminal sends SIGINT to the whole process group. The embedded Prefect server runs in a session
+    of its own (adapters/prefect/server.py), so it stays up while the interrupted run reports its end; when it
+    died with the command's group, the run retried a gone server for minutes (227 s measured) and exited 1."""
+    import signal
+    import time
+
+    cfg, state = small_pipeline
+    p = Pipeline.open(cfg, state)
+    landing.land(data.split_batches(make_flights_like(3000, seed=5, months=2), p.cfg.data), p.landing_dir)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}  # no server: the embedded mode
+    env["CTP_FAULT_PAUSE"] = "slot-acquired:600"  # held mid-run, with the training slot taken
+    ctp = Path(sys.executable).parent / "ctp"
+    log = tmp_path / "run.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [str(ctp), "run", "--config", str(cfg), "--state-dir", str(state)],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # as a terminal's foreground job
+        )
+    try:
+        t0 = time.monotonic()
+        while "pausing 600 s at checkpoint 'slot-acquired'" not in log.read_text(errors="replace"):
+            assert proc.poll() is None and time.monotonic() - t0 < 300, log.read_text()[-3000:]
+            time.sleep(0.5)
+        os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C does
+        t0 = time.monotonic()
+        rc = proc.wait(timeout=120)
+        elapsed = time.monotonic() - t0
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    text = log.read_text(errors="replace")
+    assert rc == 130 and "interrupted" in text, text[-3000:]
+    assert elapsed < 30, f"{elapsed:.1f} s from SIGINT to exit:\n{text[-3000:]}"
+    assert "Connection refused" not in text, text[-3000:]  # the server was there to the end
+    assert _servers_on(state / "prefect") == []  # and stopped with the process
+    assert p.batch_log.records() == []  # nothing recorded as done: the batch is still to process

@@ -97,7 +97,12 @@ def report_mode() -> str:
 
 
 def _worker_start() -> None:
-    """In the report worker: lowest priority, the non-interactive matplotlib backend, no library warnings."""
+    """In the report worker: low priority, no Ctrl-C (the terminal's SIGINT reaches the whole process group: the
+    command handles it and the worker ends with it, at the end of its pipe), the non-interactive matplotlib backend,
+    no library warnings."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     lower_priority()
     os.environ.setdefault("MPLBACKEND", "Agg")
     warnings.simplefilter("ignore")

@@ -28,9 +28,7 @@ class StartedServer:
 
     def _start(self) -> None:
         try:
-            from prefect.server.api.server import SubprocessASGIServer
-
-            SubprocessASGIServer().start()  # the instance Prefect's clients use (one per process, port None)
+            own_session_server().start()  # the instance Prefect's clients use (one per process, port None)
         except BaseException as exc:  # re-raised in the command's thread by wait()
             self._error = exc
 
@@ -43,6 +41,37 @@ class StartedServer:
         self._thread.join()
         if self._error is not None:
             raise self._error
+
+
+def own_session_server():
+    """Prefect's ephemeral server for this process (the instance its clients use), started in a session of its
+    own.
+
+    Ctrl-C in a terminal sends SIGINT to the whole foreground process group. Prefect starts its ephemeral server
+    in the command's group, so the server died with the command's first Ctrl-C, and the interrupted flow run then
+    spent minutes retrying to report its end to a server that was gone (291 s in a `ctp demo`). In a session of
+    its own the server stays up until the command has recorded the interruption; Prefect's exit hook stops it then
+    (and `reap_orphaned_servers` stops one whose command was SIGKILLed). Prefect's own command line and
+    environment are used as they are: only the `Popen` call gets ``start_new_session=True``."""
+    import subprocess
+    import types
+
+    from prefect.server.api import server as prefect_server
+
+    class OwnSessionServer(prefect_server.SubprocessASGIServer):
+        def _run_uvicorn_command(self):
+            def popen(*args, **kwargs):
+                return subprocess.Popen(*args, **{**kwargs, "start_new_session": True})
+
+            module_subprocess = prefect_server.subprocess
+            prefect_server.subprocess = types.SimpleNamespace(**{**vars(subprocess), "Popen": popen})
+            try:
+                return super()._run_uvicorn_command()
+            finally:
+                prefect_server.subprocess = module_subprocess
+
+    # the same per-port registry: Prefect's `SubprocessASGIServer()` returns this instance from now on
+    return OwnSessionServer()
 
 
 _started: StartedServer | None = None
