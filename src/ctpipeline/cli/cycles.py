@@ -59,10 +59,11 @@ def run_cycles(args, paths, n: int | None, trigger: str) -> list[dict]:
         from ctpipeline.steps.reports import use_worker_process
 
         use_worker_process()
-    if still_starting() and next_batch(p.landing_dir, p.batch_log) is not None:  # meanwhile: the one-time costs
+    waiting = next_batch(p.landing_dir, p.batch_log) if still_starting() else None
+    if waiting is not None:  # the embedded server is not up yet: meanwhile, the first cycle's one-time costs
         from ctpipeline.steps.cycle import warm_up
 
-        warm_up(p)
+        warm_up(p, waiting)
     wait_until_started()  # the embedded Prefect server, started by setup_process while the flow was imported
     results: list[dict] = []
     while n is None or len(results) < n:

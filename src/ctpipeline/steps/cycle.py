@@ -27,6 +27,7 @@ from ctpipeline.steps.monitor import monitor as monitor_step
 from ctpipeline.steps.notify import failures_announced
 from ctpipeline.steps.scoring import score_model
 from ctpipeline.steps.train import train_challenger, window_names
+from ctpipeline.store.landing import Batch
 from ctpipeline.store.state import now_iso
 
 log = logging.getLogger(__name__)
@@ -95,7 +96,7 @@ def monitored(run: CycleRun, df, reference, ref_batches, tags: dict, champion, u
     )
     tracking.log_monitoring(p, run.run_id, mon, sum(r.get("status") == "accepted" for r in records) + 1)
     if mon.drift is not None and p.cfg.drift.report_html:
-        run.reports.draw("drift-report", renderers.drift_report, *tracking.drift_report_args(mon.drift))
+        run.reports.draw("drift-report", renderers.drift_report, mon.drift)
     run.result = run.result.with_monitoring(mon)
     return mon
 
@@ -203,22 +204,21 @@ def promote(run: CycleRun, trained: Trained, ev: Evaluation, decision: Decision,
     return run.result
 
 
-def warm_up(p: Pipeline) -> None:
+def warm_up(p: Pipeline, batch: Batch) -> None:
     """What the first cycles of a process pay once, paid now (a command calls it while it waits for the embedded
     Prefect server, which takes seconds to come up): MLflow's embedded database and the experiment created, GX
-    run once on a few rows of the next batch (its context, registry and the suite's column groups) and Evidently
+    run once on a few rows of `batch`, the next one (its context, registry and the suite's column groups) and Evidently
     imported. Changes nothing a cycle decides or records; a failure is only logged (the cycle meets it again and
     reports it)."""
     from ctpipeline.adapters.evidently import import_evidently
     from ctpipeline.adapters.gx import validate
-    from ctpipeline.store.landing import batch_files, read_landed
+    from ctpipeline.store.landing import read_landed
 
     try:
         if p.embedded:  # SQLite in the state folder (a tracking server is not waited for here)
             p.stores  # noqa: B018 - opens MLflow (a fresh state folder: its tables) and creates the experiment
-        files = batch_files(p.landing_dir)
-        if p.cfg.engine == "pandas" and files:
-            frames, _ = read_landed(p.landing_dir, [files[0].stem])  # the oldest: the next cycle's batch
+        if p.cfg.engine == "pandas":
+            frames, _ = read_landed(p.landing_dir, [batch.name])
             if frames:
                 validate(frames[0].head(100), p.cfg.suite_path)
         import_evidently()

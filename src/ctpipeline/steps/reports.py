@@ -10,8 +10,8 @@ a ``ctp.reports_failed`` tag: it never changes the cycle's outcome.
 Why a process: the reports are ~3 s of pure Python a cycle (Evidently's plotly widgets, matplotlib), and so is
 most of the cycle around them (the back-test, MLflow's registration). On a thread they take turns on the
 interpreter lock, so the cycle waited for them; a worker process draws them on the core the cycle leaves idle.
-One worker per process, started on the first report and reused by every later cycle (the replay, `ctp serve`);
-it imports Evidently and matplotlib once. It runs at a low CPU priority (nice 10): a parallel XGBoost fit with
+One worker per process, started early and reused by every later cycle of the process; it imports Evidently and
+matplotlib once. It runs at a low CPU priority (nice 10): a parallel XGBoost fit with
 one of its cores taken by a busy Python thread at the same priority slows down ~3.8x (each tree waits at a
 barrier for the thread that lost its core: 9.2 s against 2.4 s alone, 80k rows, 2 cores); at nice 10 it takes
 3.05 s, about what nice 19 gives (2.99 s), while the reports still get ~10% of a core on a machine that is busy
@@ -136,15 +136,6 @@ def _forget(worker) -> None:
     worker.shutdown(wait=False, cancel_futures=True)
 
 
-def shutdown() -> None:
-    """Stop this process's report workers (pending reports are drawn first)."""
-    with _lock:
-        workers = list(_workers.values())
-        _workers.clear()
-    for worker in workers:
-        worker.shutdown(wait=True)
-
-
 class Reports:
     """The reports of one cycle: `draw` as they become possible, `wait` (which logs their files) before the run
     closes."""
@@ -154,10 +145,6 @@ class Reports:
             raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
         self.mode = mode or report_mode()
         self._jobs: list[tuple[str, Future, object]] = []
-
-    @property
-    def inline(self) -> bool:
-        return self.mode == "inline"
 
     def draw(self, name: str, render: Renderer, *args) -> None:
         """Draw report `name` as `render(*args)` (a module-level function and picklable arguments: it may run in

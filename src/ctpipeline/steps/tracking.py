@@ -159,11 +159,6 @@ def log_training(p: Pipeline, run_id: str, trained: Trained, ev: Evaluation, dec
         )
 
 
-def drift_report_args(drift) -> tuple:
-    """What `steps.renderers.drift_report` draws the drift HTML from (the result, its samples included)."""
-    return (drift,)
-
-
 def plots_args(p: Pipeline, ev: Evaluation, decision: Decision) -> tuple:
     """What `steps.renderers.plots` draws the challenger-vs-champion, back-test and slice plots from."""
     label = f"champion v{ev.champion_version}" if ev.champion_version else "champion"

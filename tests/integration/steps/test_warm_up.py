@@ -21,7 +21,7 @@ def test_warm_up_creates_the_experiment_runs_nothing_and_the_cycle_proceeds(smal
     p = Pipeline.open(cfg, state)
     landing.land(data.split_batches(make_flights_like(4000, seed=3, months=2), p.cfg.data), p.landing_dir)
     landed = sorted(f.name for f in p.landing_dir.iterdir())
-    stage.warm_up(p)
+    stage.warm_up(p, stage.next_batch(p))
     client = MlflowClient(p.tracking_uri)
     exp = client.get_experiment_by_name(p.cfg.experiment_name)
     assert exp is not None and client.search_runs([exp.experiment_id]) == []  # created, and no run in it
@@ -37,5 +37,7 @@ def test_warm_up_with_an_unreadable_batch_only_logs(small_pipeline):
     p = Pipeline.open(cfg, state)
     p.landing_dir.mkdir(parents=True)
     (p.landing_dir / "2013-01.parquet").write_bytes(b"not parquet")
-    stage.warm_up(p)  # no exception: the cycle meets the broken file and quarantines it with the reason
+    stage.warm_up(
+        p, stage.next_batch(p)
+    )  # no exception: the cycle meets the broken file and quarantines it with the reason
     assert p.batch_log.records() == [] and (p.landing_dir / "2013-01.parquet").exists()

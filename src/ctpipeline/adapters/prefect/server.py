@@ -49,9 +49,9 @@ def own_session_server():
 
     Ctrl-C in a terminal sends SIGINT to the whole foreground process group. Prefect starts its ephemeral server
     in the command's group, so the server died with the command's first Ctrl-C, and the interrupted flow run then
-    spent minutes retrying to report its end to a server that was gone (291 s in a `ctp demo`). In a session of
-    its own the server stays up until the command has recorded the interruption; Prefect's exit hook stops it then
-    (and `reap_orphaned_servers` stops one whose command was SIGKILLed). Prefect's own command line and
+    spent minutes retrying to report its end to a server that was gone (227 s, then exit 1, in a `ctp demo`). In a
+    session of its own the server stays up until the command has recorded the interruption; Prefect's exit hook
+    stops it then (and `reap_orphaned_servers` stops one whose command was SIGKILLed). Prefect's own command line and
     environment are used as they are: only the `Popen` call gets ``start_new_session=True``."""
     import subprocess
     import types
