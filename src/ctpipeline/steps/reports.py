@@ -29,14 +29,17 @@ the old order, for comparisons and debugging; ``CTP_REPORTS_INLINE=1`` means the
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
 import os
+import sys
 import threading
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +74,7 @@ def use_worker_process(start: bool = True) -> Future | None:
     done once it has)."""
     _default["mode"] = "process"
     if start and report_mode() == "process":
-        return _worker("process").submit(_warm_up)
+        return _submit(_worker("process"), _warm_up)
     return None
 
 
@@ -127,6 +130,43 @@ def _worker(mode: str) -> ProcessPoolExecutor | ThreadPoolExecutor:
         return worker
 
 
+@contextlib.contextmanager
+def _no_other_ctpipeline_on_path() -> Iterator[None]:
+    """For the block, leave out of ``sys.path`` the folders that hold a ``ctpipeline`` other than this process's.
+    A spawned worker starts from a copy of ``sys.path`` and imports ``ctpipeline.steps`` to unpickle its first call:
+    a folder earlier on the path with a partial ``ctpipeline`` (a model's ``code_paths``, which MLflow's loader puts
+    first on ``sys.path`` and leaves there when it is called directly) would make the worker die at its start."""
+    import ctpipeline
+
+    ours = Path(ctpipeline.__file__).resolve().parent
+    before = list(sys.path)
+    keep = []
+    for entry in before:
+        other = Path(entry or os.getcwd()) / "ctpipeline"
+        try:
+            shadows = other.is_dir() and other.resolve() != ours
+        except OSError:
+            shadows = False
+        if not shadows:
+            keep.append(entry)
+    if keep == before:
+        yield
+        return
+    sys.path[:] = keep
+    try:
+        yield
+    finally:
+        sys.path[:] = before
+
+
+def _submit(worker: ProcessPoolExecutor | ThreadPoolExecutor, fn: Callable, *args) -> Future:
+    """`worker.submit`: a process pool starts its process on its first call, from this process's ``sys.path``."""
+    if not isinstance(worker, ProcessPoolExecutor):
+        return worker.submit(fn, *args)
+    with _no_other_ctpipeline_on_path():
+        return worker.submit(fn, *args)
+
+
 def _forget(worker) -> None:
     """Drop a broken worker (a killed or crashed process): the next report starts a new one."""
     with _lock:
@@ -159,11 +199,11 @@ class Reports:
         else:
             worker = _worker(self.mode)
             try:
-                future = worker.submit(render, *args)
+                future = _submit(worker, render, *args)
             except (BrokenProcessPool, RuntimeError):  # a worker that died since the last cycle: start a new one
                 _forget(worker)
                 worker = _worker(self.mode)
-                future = worker.submit(render, *args)
+                future = _submit(worker, render, *args)
         self._jobs.append((name, future, worker))
 
     def wait(self, log_files: Callable[[Files], None]) -> list[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import os
+import sys
 import warnings
 from pathlib import Path
 
@@ -145,6 +146,7 @@ def test_no_global_state_leaks(stores, logreg, data):
     from mlflow.tracking._tracking_service import utils as tracking_utils
 
     before = (tracking_utils._tracking_uri, os.environ.get("MLFLOW_TRACKING_URI"), mlflow.active_run())
+    path_before = list(sys.path)
     x, _ = data
     assert x["hour"].dtype.kind == "i"  # would trigger MLflow's integer-schema hint
     with warnings.catch_warnings(record=True) as caught:
@@ -154,6 +156,8 @@ def test_no_global_state_leaks(stores, logreg, data):
     assert not [w for w in caught if "integer column" in str(w.message)]
     after = (tracking_utils._tracking_uri, os.environ.get("MLFLOW_TRACKING_URI"), mlflow.active_run())
     assert after == before
+    # MLflow's loader prepends a model's code_paths folder to sys.path for good (log_model loads it once, too)
+    assert sys.path == path_before
     assert list(Path.cwd().iterdir()) == []  # nothing fell back to ./mlflow.db or ./mlruns
 
 

@@ -110,6 +110,23 @@ def test_a_killed_worker_fails_its_reports_and_the_next_cycle_gets_a_new_one():
     assert failed == [] and int(logged[0]["r0"].split()[0]) != pid
 
 
+def test_a_partial_ctpipeline_first_on_sys_path_does_not_stop_a_new_worker(tmp_path, monkeypatch):
+    """A model's code_paths folder (a ctpipeline package with only the feature code) that MLflow's own loader left
+    first on sys.path: the worker process, spawned from a copy of sys.path, still imports this ctpipeline."""
+    from ctpipeline.steps import reports as module
+
+    code = tmp_path / "model" / "code"
+    (code / "ctpipeline" / "core").mkdir(parents=True)
+    (code / "ctpipeline" / "__init__.py").write_text("")
+    (code / "ctpipeline" / "core" / "features.py").write_text("")
+    monkeypatch.syspath_prepend(str(code))
+    if "process" in module._workers:  # a worker started before the folder was on the path
+        module._forget(module._workers["process"])
+    failed, logged = _run("process", 1)
+    assert failed == [] and int(logged[0]["r0"].split()[0]) != os.getpid()
+    assert sys.path[0] == str(code)  # this process's path is left as it was
+
+
 def test_reports_run_on_one_background_thread_in_order():
     failed, logged = _run("thread")
     assert failed == [] and [list(f) for f in logged] == [["r0"], ["r1"], ["r2"]]

@@ -12,6 +12,7 @@ import logging
 import os
 import posixpath
 import re
+import sys
 import threading
 import warnings
 from collections.abc import Iterator, Mapping
@@ -242,6 +243,21 @@ def env_default(key: str, value: str) -> Iterator[None]:
             yield
         finally:
             os.environ.pop(key, None)
+
+
+@contextlib.contextmanager
+def sys_path_kept() -> Iterator[None]:
+    """Restore ``sys.path`` after the block. MLflow's model loader prepends the model's ``code_paths`` folder to
+    ``sys.path`` and never removes it (``log_model`` loads the model once, to check its serving input, from a
+    temporary folder). Left there, every load adds one entry, and a folder that still exists holds a partial
+    ``ctpipeline`` package (only the feature code the model ships) that shadows the installed one in any process
+    spawned from this one (the report worker imports ``ctpipeline.steps``: `ModuleNotFoundError`). The model's code
+    is imported while it loads, so it needs the entry only during the block."""
+    before = list(sys.path)
+    try:
+        yield
+    finally:
+        sys.path[:] = before
 
 
 class ModelScoped:

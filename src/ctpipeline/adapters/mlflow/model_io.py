@@ -25,7 +25,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-import sys
 import tempfile
 import threading
 from collections import OrderedDict
@@ -40,6 +39,7 @@ from ctpipeline.adapters.mlflow.common import (
     is_not_found,
     mlflow_errors,
     sanitize_key,
+    sys_path_kept,
 )
 from ctpipeline.adapters.mlflow.model_files import feature_code, log_model_kwargs
 from ctpipeline.adapters.mlflow.registry import ModelRef, check_ref, is_ready
@@ -106,7 +106,11 @@ class ModelStore(ModelScoped):
             if run.info.lifecycle_stage == "deleted":
                 raise RegistryError(f"run {run_id} is deleted; cannot log a model to it")
             self._ensure_registered_model()
-            with fluent_uris(self.client.tracking_uri, self.client.registry_uri), tempfile.TemporaryDirectory() as code:
+            with (
+                fluent_uris(self.client.tracking_uri, self.client.registry_uri),
+                tempfile.TemporaryDirectory() as code,
+                sys_path_kept(),  # log_model loads the model once, from a folder it deletes
+            ):
                 kwargs["code_paths"] = feature_code(Path(code))
                 mv, model_id = self._log_and_register(run, model, str_tags, description, kwargs)
             self._link_version(model_id, mv)
@@ -214,10 +218,8 @@ class ModelStore(ModelScoped):
                 local = mlflow.artifacts.download_artifacts(
                     artifact_uri=location, dst_path=tmp, tracking_uri=self.tracking_uri
                 )
-            try:
+            with sys_path_kept():  # MLflow prepends the model's code_paths folder (deleted with tmp) for good
                 return mlflow.sklearn.load_model(local)
-            finally:  # MLflow prepends the model's code_paths folder to sys.path for good: it is deleted with tmp
-                sys.path[:] = [entry for entry in sys.path if not entry.startswith(tmp)]
 
 
 class _Loaded:
