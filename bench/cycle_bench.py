@@ -109,17 +109,21 @@ def cycle_case(work_dir: Path, config: Path, setup_months: int, log=print, scale
         Xn, yn = make_xy(labelled(new, cfg), cfg)
         return metric_value(cfg.evaluation.metric, yn, predict_for_metric(model, Xn, cfg.target.task))
 
-    def reports_in(mode: str):
+    from ctpipeline.steps.reports import flush, log_after_close, use_worker_process
+
+    def reports_in(mode: str, after_close: bool, then_flush: bool = False):
         def run():
             os.environ["CTP_REPORTS"] = mode
+            log_after_close(after_close)
             try:
-                return _cycle(p, target)
+                res = _cycle(p, target)
+                if then_flush:
+                    flush()
+                return res
             finally:
                 os.environ.pop("CTP_REPORTS", None)
 
         return run
-
-    from ctpipeline.steps.reports import use_worker_process
 
     use_worker_process().result()  # started and warm before any timing, as `ctp replay` starts it
 
@@ -130,9 +134,13 @@ def cycle_case(work_dir: Path, config: Path, setup_months: int, log=print, scale
         f"month {target.name} (window {','.join(window)}{scaled})",
         {
             "bare script": bare,
-            "pipeline cycle": reports_in("thread"),
-            "pipeline cycle, reports in a worker process": reports_in("process"),
+            "pipeline cycle": reports_in("thread", after_close=False),
+            "pipeline cycle, reports in a worker process": reports_in("process", after_close=True),
+            "pipeline cycle, reports in a worker process, until they are logged": reports_in(
+                "process", after_close=True, then_flush=True
+            ),
         },
+        settle={"pipeline cycle, reports in a worker process": flush},  # untimed: the reports still being drawn
     )
     case.extra.update(month=target.name, window=window, model=cfg.model.type, scale=scale, train_rows=rows)
     return case

@@ -26,15 +26,22 @@ __all__ = ["Case", "interleave", "memory", "rss_mb", "summarise"]
 
 @dataclass
 class Case:
-    """One benchmark case: contenders (name -> callable), the first one the baseline of the ratios."""
+    """One benchmark case: contenders (name -> callable), the first one the baseline of the ratios; `settle`
+    (name -> callable) runs untimed after its contender, e.g. to wait for work it left running in the background,
+    so that the next contender does not share the machine with it."""
 
     section: str
     name: str
     contenders: dict[str, Callable[[], Any]]
+    settle: dict[str, Callable[[], Any]] = field(default_factory=dict)
     times: dict[str, list[float]] = field(default_factory=dict)
     memory: dict[str, dict] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     extra: dict = field(default_factory=dict)
+
+
+def _nothing() -> None:
+    return None
 
 
 def _status_kb(field_name: str) -> int | None:
@@ -72,6 +79,7 @@ def interleave(case: Case, rounds: int, cap_s: float, log: Callable[[str], None]
             t0 = time.perf_counter()
             case.contenders[name]()
             dt = time.perf_counter() - t0
+            case.settle.get(name, _nothing)()
             case.times.setdefault(name, []).append(dt)
             log(f"  {case.section} {case.name}: {name} round {r + 1}: {dt:.3f} s")
             if dt > cap_s and r + 1 < rounds:
@@ -91,12 +99,14 @@ def memory(case: Case, skip: set[str] = frozenset(), log: Callable[[str], None] 
         peak_rss = None
         if before is not None and _reset_peak():
             fn()
+            case.settle.get(name, _nothing)()
             hwm = _status_kb("VmHWM")
             peak_rss = None if hwm is None else round(hwm / 1024 - before, 1)
         gc.collect()
         tracemalloc.start()
         try:
             fn()
+            case.settle.get(name, _nothing)()
             traced = tracemalloc.get_traced_memory()[1] / 2**20
         finally:
             tracemalloc.stop()

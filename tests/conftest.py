@@ -302,6 +302,20 @@ def prefect_server():
 
 
 @pytest.fixture(autouse=True)
+def _reports_as_in_a_new_process():
+    """`ctp replay` / `ctp demo` run in-process switch this process to their report settings (a worker process,
+    runs closed before their reports are logged): a later test gets a new process's defaults again, after the
+    reports still being logged are (they would write into this test's stores)."""
+    from ctpipeline.steps import reports
+
+    saved = dict(reports._default)
+    yield
+    reports.flush(timeout=300)
+    reports._default.clear()
+    reports._default.update(saved)
+
+
+@pytest.fixture(autouse=True)
 def _no_training_slot_left_taken(request):
     """The session's Prefect server is an ephemeral one, which runs no repossessor: a slot whose holder a test
     killed is never revoked there, and would hold every later cycle of that pipeline on another state folder. After

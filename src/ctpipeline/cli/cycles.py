@@ -52,6 +52,7 @@ def run_cycles(args, paths, n: int | None, trigger: str) -> list[dict]:
     from ctpipeline.flow import continuous_training
     from ctpipeline.steps.context import Pipeline
     from ctpipeline.steps.ingest import next_batch
+    from ctpipeline.steps.reports import flush as flush_reports
 
     out = sys.stderr if args.json else sys.stdout
     p = Pipeline.open(args.config, paths.root)
@@ -66,22 +67,29 @@ def run_cycles(args, paths, n: int | None, trigger: str) -> list[dict]:
         warm_up(p, waiting)
     wait_until_started()  # the embedded Prefect server, started by setup_process while the flow was imported
     results: list[dict] = []
-    while n is None or len(results) < n:
-        batch = next_batch(p.landing_dir, p.batch_log)
-        if batch is None:
-            if not results:
-                print("no new batch in the landing folder: nothing to do", file=out)
-            break
-        t0 = time.perf_counter()
-        flow = continuous_training.with_options(flow_run_name=run_name(p.name, batch.name))
-        config, dry_run = str(Path(args.config).resolve()), getattr(args, "dry_run", False)
-        with embedded_flow_settings():  # no flow-run heartbeats on the embedded server (nothing reads them)
-            state = flow(config=config, state_dir=str(paths.root), trigger=trigger, dry_run=dry_run, return_state=True)
-        res = cycle_result(state)  # a rejected batch ends Failed("Rejected") in Prefect, and is a result here
-        if res["status"] == "no-batch":  # another process took it meanwhile
-            break
-        results.append(res)
-        _progress(len(results), n, res, time.perf_counter() - t0, out)
+    try:
+        while n is None or len(results) < n:
+            batch = next_batch(p.landing_dir, p.batch_log)
+            if batch is None:
+                if not results:
+                    print("no new batch in the landing folder: nothing to do", file=out)
+                break
+            t0 = time.perf_counter()
+            flow = continuous_training.with_options(flow_run_name=run_name(p.name, batch.name))
+            config, dry_run = str(Path(args.config).resolve()), getattr(args, "dry_run", False)
+            with embedded_flow_settings():  # no flow-run heartbeats on the embedded server (nothing reads them)
+                state = flow(
+                    config=config, state_dir=str(paths.root), trigger=trigger, dry_run=dry_run, return_state=True
+                )
+            res = cycle_result(state)  # a rejected batch ends Failed("Rejected") in Prefect, and is a result here
+            if res["status"] == "no-batch":  # another process took it meanwhile
+                break
+            results.append(res)
+            _progress(len(results), n, res, time.perf_counter() - t0, out)
+    except Exception:
+        flush_reports()
+        raise  # an interrupt does not wait: those runs keep their ctp.reports_pending tag
+    flush_reports()  # the last runs' reports, drawn after their runs closed (steps.reports.log_after_close)
     return results
 
 

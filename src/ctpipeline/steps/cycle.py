@@ -96,7 +96,8 @@ def monitored(run: CycleRun, df, reference, ref_batches, tags: dict, champion, u
     )
     tracking.log_monitoring(p, run.run_id, mon, sum(r.get("status") == "accepted" for r in records) + 1)
     if mon.drift is not None and p.cfg.drift.report_html:
-        run.reports.draw("drift-report", renderers.drift_report, mon.drift)
+        # drawn once the challenger is fitted (the fit uses every core), or when the run closes if none is
+        run.reports.draw_later("drift-report", renderers.drift_report, mon.drift)
     run.result = run.result.with_monitoring(mon)
     return mon
 
@@ -116,6 +117,7 @@ def train(run: CycleRun) -> Trained | Skipped:
             p, run.run_id, frames, p.landing_dir, "..".join(dict.fromkeys([kept[0], kept[-1]])), "training"
         )
     trained = train_challenger(p.cfg, run.batch.name, run.checked.df, frames, kept)
+    run.reports.release()  # the drift report, held while the challenger was fitted
     if isinstance(trained, Skipped):
         run.update(reasons=(trained.reason,))
     faults.checkpoint("trained")

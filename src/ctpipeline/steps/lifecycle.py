@@ -24,10 +24,12 @@ from ctpipeline.steps import promote as promote_step
 from ctpipeline.steps.context import Pipeline
 from ctpipeline.steps.ingest import Checked
 from ctpipeline.steps.notify import NOTIFIED, notify_cycle
-from ctpipeline.steps.reports import Reports
+from ctpipeline.steps.reports import Reports, logs_after_close
 from ctpipeline.store.landing import Batch, landed_batches, read_landed
 
 log = logging.getLogger(__name__)
+
+REPORTS_PENDING = "ctp.reports_pending"  # on a closed run whose reports are still being drawn
 
 
 def next_batch(p: Pipeline, trigger: str = "manual") -> Batch | None:
@@ -98,7 +100,8 @@ class CycleRun:
         )
         self.run_id = ""
         self._landed: dict = {}  # batch name -> frame (None: not in the landing folder), read once per cycle
-        self.reports = Reports()  # drift HTML and plots, drawn in the background; waited for before the run closes
+        self.reports = Reports()  # drift HTML and plots, drawn in the background; logged before the run closes,
+        # or after it (steps.reports.log_after_close: a command of many cycles), under the REPORTS_PENDING tag
         self._t0 = time.perf_counter()
 
     def update(self, **changes) -> None:
@@ -126,11 +129,31 @@ class CycleRun:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> bool:
-        failed_reports = self.reports.wait(lambda files: tracking.log_report_files(self.p, self.run_id, files))
+        after_close = logs_after_close() and self.reports.pending  # logged onto the closed run (many cycles)
+        try:
+            return self._close(exc, after_close)
+        finally:
+            if after_close:
+                self.reports.hand_off(self._log_report_files, self._reports_done)
+
+    def _log_report_files(self, files) -> None:
+        tracking.log_report_files(self.p, self.run_id, files)
+
+    def _reports_done(self, failed: list[str]) -> None:
+        """After reports logged onto the closed run: the failed ones named, the pending tag removed."""
+        if failed:
+            self.p.tracking.set_tags(self.run_id, {"ctp.reports_failed": ",".join(failed)})
+        self.p.tracking.delete_tag(self.run_id, REPORTS_PENDING)
+
+    def _close(self, exc: BaseException | None, after_close: bool) -> bool:
+        if after_close:
+            self.p.tracking.set_tags(self.run_id, {REPORTS_PENDING: "true"})
+        else:
+            failed_reports = self.reports.wait(self._log_report_files)
+            if failed_reports:
+                self.p.tracking.set_tags(self.run_id, {"ctp.reports_failed": ",".join(failed_reports)})
         if self.checked.spark is not None:  # engine: spark: the batch's cache is not needed now
             self.checked.spark.release()
-        if failed_reports:
-            self.p.tracking.set_tags(self.run_id, {"ctp.reports_failed": ",".join(failed_reports)})
         if isinstance(exc, DataError):  # passed the gate, yet unusable: quarantine rather than retry forever
             self.quarantine(
                 None,

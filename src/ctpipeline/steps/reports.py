@@ -1,10 +1,12 @@
 """Reports that change no decision (Evidently's HTML drift report, the plots), drawn off the critical path.
 
-A cycle's stages hand them to `Reports.draw` as they become possible: the drift report after monitoring, the
-plots after the decision. A renderer is a module-level function that returns the report's files
-(``{artifact path: text or bytes}``); it runs in a **worker process** while the cycle goes on, and the cycle's
-run logs the files (`Reports.wait`, called before the run closes), so the run ends up with the same artifacts as
-when they were drawn inline. A report that fails (in the renderer, in the worker, or when logged) is a warning and
+A cycle's stages hand them to `Reports.draw` as they become possible: the drift report once the challenger is
+fitted (`draw_later` at monitoring, `release` after the fit: a parallel fit slows down as soon as one of its
+threads loses its core), the plots after the decision. A renderer is a module-level function that returns the
+report's files (``{artifact path: text or bytes}``); it runs in a **worker process** while the cycle goes on, and
+the cycle's run logs the files (`Reports.wait`, called before the run closes; or `Reports.hand_off`, after it
+closes, in a command of many cycles: `log_after_close`), so the run ends up with the same artifacts as when they
+were drawn inline. A report that fails (in the renderer, in the worker, or when logged) is a warning and
 a ``ctp.reports_failed`` tag: it never changes the cycle's outcome.
 
 Why a process: the reports are ~3 s of pure Python a cycle (Evidently's plotly widgets, matplotlib), and so is
@@ -65,14 +67,16 @@ def lower_priority(nice: int = LOW_PRIORITY) -> bool:
     return True
 
 
-_default = {"mode": "thread"}
+_default = {"mode": "thread", "after_close": False}
 
 
 def use_worker_process(start: bool = True) -> Future | None:
     """This process runs many cycles: draw their reports in a worker process (unless ``CTP_REPORTS`` says
     otherwise), started now when `start` (it imports Evidently while the caller goes on; the returned future is
-    done once it has)."""
+    done once it has), and log them after each run closes (`log_after_close`; the command calls `flush` before it
+    ends)."""
     _default["mode"] = "process"
+    log_after_close(True)
     if start and report_mode() == "process":
         return _submit(_worker("process"), _warm_up)
     return None
@@ -85,6 +89,33 @@ def _warm_up() -> None:
 
     import_evidently()
     plots.warm_up()
+
+
+def log_after_close(enabled: bool = True) -> None:
+    """Whether a cycle's run closes before its reports are drawn (`Reports.hand_off`): its decision and
+    promotion are done by then, and the next cycle starts while the reports are drawn and logged onto the closed
+    run (tagged ``ctp.reports_pending`` until they are). For a process that runs many cycles; it must call `flush`
+    before it exits. Off by default: one cycle's process waits for its reports before the run closes."""
+    _default["after_close"] = enabled
+
+
+def logs_after_close() -> bool:
+    return _default["after_close"]
+
+
+_handed: list[threading.Thread] = []  # reports being logged onto closed runs
+
+
+def flush(timeout: float | None = None) -> bool:
+    """Wait until the reports handed off by closed runs are logged (at most `timeout` seconds each); returns
+    whether none is left."""
+    with _lock:
+        threads = list(_handed)
+    for thread in threads:
+        thread.join(timeout)
+    with _lock:
+        _handed[:] = [t for t in _handed if t.is_alive()]
+        return not _handed
 
 
 def report_mode() -> str:
@@ -185,10 +216,27 @@ class Reports:
             raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
         self.mode = mode or report_mode()
         self._jobs: list[tuple[str, Future, object]] = []
+        self._later: list[tuple[str, Renderer, tuple]] = []
+
+    def draw_later(self, name: str, render: Renderer, *args) -> None:
+        """`draw`, once `release` is called (or the next `draw`, `wait` or `hand_off`): a report that would take a
+        core from work that uses them all (a parallel XGBoost fit slows down as soon as one of its threads loses
+        its core, even to a low-priority process)."""
+        self._later.append((name, render, args))
+
+    def release(self) -> None:
+        """Draw the reports held by `draw_later`, in their order."""
+        later, self._later = self._later, []
+        for name, render, args in later:
+            self._draw(name, render, args)
 
     def draw(self, name: str, render: Renderer, *args) -> None:
         """Draw report `name` as `render(*args)` (a module-level function and picklable arguments: it may run in
         the worker process), returning the files to log on the run."""
+        self.release()
+        self._draw(name, render, args)
+
+    def _draw(self, name: str, render: Renderer, args: tuple) -> None:
         worker = None
         if self.mode == "inline":
             future: Future = Future()
@@ -209,6 +257,7 @@ class Reports:
     def wait(self, log_files: Callable[[Files], None]) -> list[str]:
         """Wait for every report and log its files with `log_files`; return the names of those that failed (each
         logged as a warning)."""
+        self.release()
         failed = []
         for name, future, worker in self._jobs:
             try:
@@ -220,3 +269,29 @@ class Reports:
                 failed.append(name)
         self._jobs.clear()
         return failed
+
+    @property
+    def pending(self) -> bool:
+        """Whether any report was drawn (or held) and not yet waited for."""
+        return bool(self._jobs or self._later)
+
+    def hand_off(self, log_files: Callable[[Files], None], done: Callable[[list[str]], None]) -> None:
+        """`wait` on a background thread of this process (it only waits for the worker and logs): the caller goes
+        on at once. `done(failed)` is called there after the last report; `flush` waits for both."""
+        self.release()
+        if not self._jobs:
+            return
+        jobs, self._jobs = self._jobs, []
+        mine = Reports(self.mode)
+        mine._jobs = jobs
+
+        def finish() -> None:
+            try:
+                done(mine.wait(log_files))
+            except Exception as exc:  # a store that is down: the run keeps its ctp.reports_pending tag
+                log.warning("reports were not logged: %s: %s", type(exc).__name__, exc)
+
+        thread = threading.Thread(target=finish, name="ctp-reports-log", daemon=True)
+        with _lock:
+            _handed.append(thread)
+        thread.start()

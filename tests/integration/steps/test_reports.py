@@ -148,13 +148,84 @@ def test_a_command_of_many_cycles_starts_the_worker_early_and_its_reports_go_the
     from ctpipeline.steps import reports as module
 
     monkeypatch.setitem(module._default, "mode", "thread")  # restored after the test: other tests keep threads
+    monkeypatch.setitem(module._default, "after_close", False)  # ... and wait for their reports before closing
     monkeypatch.delenv("CTP_REPORTS", raising=False)
     monkeypatch.delenv("CTP_REPORTS_INLINE", raising=False)
     assert Reports().mode == "thread"  # one cycle (ctp run): a thread of its own process
     warm = module.use_worker_process()
     assert warm is not None and warm.result(timeout=300) is None  # Evidently and matplotlib imported there
-    assert Reports().mode == "process"
+    assert Reports().mode == "process" and module.logs_after_close()  # and its runs close before their reports
     failed, logged = _run(Reports().mode, 1)
     assert failed == [] and int(logged[0]["r0"].split()[0]) != os.getpid()
     monkeypatch.setenv("CTP_REPORTS", "inline")  # the environment still decides
     assert Reports().mode == "inline"
+
+
+def test_a_held_report_is_drawn_on_release_or_when_the_run_waits():
+    drawn: list[str] = []
+
+    def render(name):
+        drawn.append(name)
+        return {name: "x"}
+
+    reports = Reports("inline")
+    reports.draw_later("drift", render, "drift")
+    assert drawn == [] and reports.pending  # held while the challenger is fitted
+    reports.release()
+    assert drawn == ["drift"]
+    reports.draw_later("held", render, "held")
+    reports.draw("plots", render, "plots")  # a later report draws the held one first: the order is kept
+    assert drawn == ["drift", "held", "plots"]
+    reports.draw_later("last", render, "last")
+    logged: list[dict] = []
+    assert reports.wait(logged.append) == [] and [list(f) for f in logged] == [["drift"], ["held"], ["plots"], ["last"]]
+    assert not reports.pending
+
+
+def test_handed_off_reports_are_logged_in_the_background_and_flush_waits_for_them():
+    from ctpipeline.steps import reports as module
+
+    gate = threading.Event()
+    reports = Reports("thread")
+    reports.draw("slow", _slow, gate)
+    reports.draw("bad", int, "not a number")
+    logged: list[dict] = []
+    done: list[list[str]] = []
+    reports.hand_off(logged.append, done.append)
+    assert not reports.pending and logged == [] and done == []  # the caller went on at once
+    assert not module.flush(timeout=0.2)  # still drawing
+    gate.set()
+    assert module.flush(timeout=60)
+    assert [list(f) for f in logged] == [["slow"]] and done == [["bad"]]
+
+
+def _slow(gate: threading.Event) -> dict[str, str]:
+    assert gate.wait(60)
+    return {"slow": "drawn"}
+
+
+def test_a_command_of_many_cycles_closes_each_run_before_its_reports_and_flushes_them(small_pipeline, monkeypatch):
+    """`ctp replay` / `ctp demo`: the run closes (decision, promotion, status) with ctp.reports_pending; the reports
+    arrive on the closed run, and the tag goes, by the time the command flushes them."""
+    from ctpipeline.steps import reports as module
+    from ctpipeline.steps.lifecycle import REPORTS_PENDING
+
+    monkeypatch.setitem(module._default, "after_close", True)
+    gate = threading.Event()
+    real = renderers.plots
+
+    def held_plots(*args):  # a thread sees the patch: the plots wait for the test
+        assert gate.wait(120)
+        return real(*args)
+
+    monkeypatch.setattr(renderers, "plots", held_plots)
+    p, second = _two_cycles(small_pipeline, monkeypatch, "thread")
+    client = MlflowClient(p.tracking_uri)
+    run = client.get_run(second.run_id)
+    assert run.info.status == "FINISHED" and run.data.tags["ctp.status"] == second.status
+    assert run.data.tags[REPORTS_PENDING] == "true" and "plots/backtest_windows.png" not in _artifacts(p, second.run_id)
+    gate.set()
+    assert module.flush(timeout=120)
+    run = client.get_run(second.run_id)
+    assert REPORTS_PENDING not in run.data.tags and "ctp.reports_failed" not in run.data.tags
+    assert REPORTS <= _artifacts(p, second.run_id)

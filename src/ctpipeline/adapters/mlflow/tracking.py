@@ -20,6 +20,7 @@ from ctpipeline.adapters.mlflow.common import (
     env_default,
     flatten_params,
     is_already_exists,
+    is_not_found,
     mlflow_errors,
     sanitize_key,
     shared_client,
@@ -189,6 +190,17 @@ class Tracking:
         with self._errors(f"log metrics to run {run_id}"):
             for i in range(0, len(items), MAX_METRICS_PER_BATCH):
                 self.client.get().log_batch(run_id, metrics=items[i : i + MAX_METRICS_PER_BATCH])
+
+    def delete_tag(self, run_id: str, key: str) -> None:
+        """Remove run tag `key` (nothing happens when the run does not have it)."""
+        from mlflow.exceptions import MlflowException
+
+        with self._errors(f"delete tag {key!r} on run {run_id}"):
+            try:
+                self.client.get().delete_tag(run_id, sanitize_key(key))
+            except MlflowException as exc:
+                if not is_not_found(exc):
+                    raise
 
     def set_tags(self, run_id: str, tags: dict[str, str]) -> None:
         """Set run tags (keys sanitised, values cut at MLflow's 8000-character limit)."""
