@@ -10,7 +10,10 @@ go through the pipeline's cycle, so that the benchmarked month has a champion an
   decide, register, promote) on the same month, trigger ``manual`` (it always trains), its reports (drift HTML,
   plots) drawn on a background thread of this process, as one `ctp run` draws them;
 * ``pipeline cycle, reports in a worker process``: the same, with the reports drawn in the report worker process
-  (started and warmed up before any timing), as `ctp replay` and `ctp demo` draw them.
+  (started and warmed up before any timing) and the run closed before they are logged, as `ctp replay` and
+  `ctp demo` run a cycle: timed to the cycle's end (decision, promotion, run closed); the reports it leaves being
+  drawn are waited for untimed (`Case.settle`), so that the next contender has the machine to itself;
+* ``..., until they are logged``: the same, timed until its reports are on the run.
 
 Each repetition of the pipeline cycle processes the same month again: it registers one more model version and
 may move the champion, as a re-run of the month would.

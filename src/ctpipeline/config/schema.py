@@ -71,6 +71,13 @@ class BacktestConfig(Section):
         "'none' resamples rows.",
     )
     seed: int = 0
+    baselines: Literal["replay", "always", "never"] = Field(
+        default="replay",
+        description="When to score the two baselines on the back-test's rows (the first model kept forever, and "
+        "the newest challenger always promoted): 'replay' on replayed batches (`ctp replay`, `ctp demo`: their "
+        "summary compares the policy with them), 'always' on every cycle, 'never'. They are recorded only "
+        "(metrics baseline_*, the decision record) and change no decision; each costs a model scored on the rows.",
+    )
 
     @field_validator("window", "gap")
     @classmethod
@@ -231,6 +238,8 @@ class PipelineConfig(Section):
         """What the pipeline does, hashed: where its messages go (`notifications`) is left out."""
         skip = {"notifications"} | ({"engine", "spark"} if self.engine == "pandas" else set())  # hashes kept as were
         doc = {k: v for k, v in self.to_yaml_dict().items() if k not in skip}
+        if isinstance(doc.get("backtest"), dict):  # recorded only, decides nothing: hashes kept as they were
+            doc["backtest"] = {k: v for k, v in doc["backtest"].items() if k != "baselines"}
         canon = json.dumps(doc, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canon.encode()).hexdigest()[:12]
 

@@ -124,15 +124,24 @@ def train(run: CycleRun) -> Trained | Skipped:
     return trained
 
 
+def baseline_versions(run: CycleRun) -> dict[str, str | None]:
+    """The registry versions of the baselines this cycle scores (`backtest.baselines`): the first model kept
+    forever, and the newest challenger always promoted; none when the config says not to score them here."""
+    when = run.p.cfg.backtest.baselines
+    if when == "never" or (when == "replay" and run.trigger != "replay"):
+        return {}
+    first = run.p.registry.get_version("1")
+    return {
+        "never_retrain": first.version if first else None,
+        "always_promote": run.previous_challenger.version if run.previous_challenger else None,
+    }
+
+
 def backtest(run: CycleRun, trained: Trained, mon: Monitoring) -> Evaluation:
     """Challenger against champion on the batch's windows; the two baselines scored on the same rows."""
     if run.checked.spark is not None:  # engine: spark
         return _spark().backtest(run, trained, mon)
-    first = run.p.registry.get_version("1")
-    baselines = {
-        "never_retrain": first.version if first else None,
-        "always_promote": run.previous_challenger.version if run.previous_challenger else None,
-    }
+    baselines = baseline_versions(run)
     champion = mon.champion if run.champion else None
     ev = evaluate_step.evaluate(
         run.p.cfg, trained.model, run.checked.df, champion, lambda v, X, y: _score(run, v, X, y), baselines

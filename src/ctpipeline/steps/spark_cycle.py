@@ -12,7 +12,7 @@ from ctpipeline import faults
 from ctpipeline.config.schema import PipelineConfig
 from ctpipeline.core.data import labelled, make_xy
 from ctpipeline.core.results import Evaluation, Monitoring, Skipped, Trained
-from ctpipeline.steps.cycle import monitored
+from ctpipeline.steps.cycle import baseline_versions, monitored
 from ctpipeline.steps.evaluate import evaluation_from_scores
 from ctpipeline.steps.spark_engine import SparkBatch, sample_positions_for, score_champion, score_versions, session_for
 from ctpipeline.steps.train import training_cut, usable_window, window_names
@@ -135,11 +135,7 @@ def backtest(run, trained: Trained, mon: Monitoring) -> Evaluation:
     from ctpipeline.adapters.spark.scoring import LABEL
 
     p, cfg, sb = run.p, run.p.cfg, run.checked.spark
-    first = p.registry.get_version("1")
-    versions = {
-        "never_retrain": first.version if first else None,
-        "always_promote": run.previous_challenger.version if run.previous_challenger else None,
-    }
+    versions = baseline_versions(run)
     champion = mon.champion if run.champion else None
     models, baselines = {"challenger": trained.model}, {}
     for name, version in versions.items():

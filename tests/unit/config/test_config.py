@@ -146,3 +146,20 @@ def test_cli_help_exits_zero(capsys):
         main(["--help"])
     assert ei.value.code == 0
     assert "replay" in capsys.readouterr().out
+
+
+def test_backtest_baselines_default_to_replays_and_leave_the_config_hash_alone(tmp_path):
+    d = base()
+    d["backtest"].pop("baselines", None)
+    plain = load_config(write(tmp_path, d, "plain.yaml"))
+    assert plain.backtest.baselines == "replay"
+    for when in ("always", "never"):
+        d["backtest"]["baselines"] = when
+        cfg = load_config(write(tmp_path, d, f"{when}.yaml"))
+        assert cfg.backtest.baselines == when
+        assert cfg.config_hash() == plain.config_hash()  # recorded only: the pipeline decides the same
+    d["backtest"]["baselines"] = "sometimes"
+    path = write(tmp_path, d, "bad.yaml")
+    with pytest.raises(ConfigError) as ei:
+        load_config(path)
+    assert "backtest.baselines" in problems(ei.value) and str(path) in str(ei.value)
