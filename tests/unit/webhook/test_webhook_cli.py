@@ -25,6 +25,19 @@ def _restore_ctpipeline_logger():
     log.setLevel(saved[1])
 
 
+@pytest.fixture
+def prefect_api_url(monkeypatch):
+    """PREFECT_API_URL for the test, in the environment and in Prefect's settings: Prefect reads the environment
+    once, at its import (its global settings context), so a variable set after an earlier test imported Prefect
+    would not be seen (unless the session's test server had replaced that context meanwhile: order-dependent)."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    url = "http://127.0.0.1:9/api"
+    monkeypatch.setenv("PREFECT_API_URL", url)
+    with temporary_settings(updates={PREFECT_API_URL: url}):
+        yield url
+
+
 def test_cli_webhook_send_against_a_live_receiver(tmp_path, monkeypatch, capsys):
     import uvicorn
 
@@ -82,13 +95,12 @@ def test_add_commands_plugs_into_an_existing_parser():
     assert args.url is None and args.config is None and args.func.__name__ == "cmd_webhook_send"
 
 
-def test_cli_webhook_serve_fails_early_without_secret_or_prefect(tmp_path, monkeypatch, capsys):
+def test_cli_webhook_serve_fails_early_without_secret_or_prefect(tmp_path, monkeypatch, capsys, prefect_api_url):
     from ctpipeline.cli.main import main
 
     cfg = tmp_path / "wh.yaml"
     cfg.write_text(f"models: {{m: flow/dep}}\nstate_path: {tmp_path / 'wh.db'}\n")
     monkeypatch.delenv("CTP_WEBHOOK_SECRET", raising=False)
-    monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:9/api")
     assert main(["webhook", "serve", "--config", str(cfg), "--state-dir", str(tmp_path / "state")]) == 1
     assert "CTP_WEBHOOK_SECRET" in capsys.readouterr().err
     assert main(["webhook", "serve", "--config", str(tmp_path / "missing.yaml")]) == 2
@@ -178,7 +190,7 @@ def test_cli_send_posts_to_the_configs_host_and_port_as_each_kind_of_sender(tmp_
     ]
 
 
-def test_cli_serve_puts_a_relative_state_path_in_the_state_folder(tmp_path, monkeypatch, capsys):
+def test_cli_serve_puts_a_relative_state_path_in_the_state_folder(tmp_path, monkeypatch, capsys, prefect_api_url):
     import ctpipeline.webhook.app as webhook_app
     from ctpipeline.cli.main import main
 
@@ -186,7 +198,6 @@ def test_cli_serve_puts_a_relative_state_path_in_the_state_folder(tmp_path, monk
     cfg.parent.mkdir()
     cfg.write_text("models: {m: flow/dep}\nstate_path: webhook/state.db\n")
     monkeypatch.setenv("CTP_WEBHOOK_SECRET", WEBHOOK_SECRET.decode())
-    monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:9/api")
     served = []
     monkeypatch.setattr(webhook_app, "serve", lambda app, host, port, verbose=False: served.append((host, port)))
     assert main(["webhook", "serve", "-c", str(cfg), "--state-dir", str(tmp_path / "st"), "--port", "9999"]) == 0
