@@ -107,8 +107,7 @@ _handed: list[threading.Thread] = []  # reports being logged onto closed runs
 
 
 def flush(timeout: float | None = None) -> bool:
-    """Wait until the reports handed off by closed runs are logged (at most `timeout` seconds each); returns
-    whether none is left."""
+    """Wait (at most `timeout` s each) until the reports handed off by closed runs are logged; whether none is left."""
     with _lock:
         threads = list(_handed)
     for thread in threads:
@@ -207,6 +206,21 @@ def _forget(worker) -> None:
     worker.shutdown(wait=False, cancel_futures=True)
 
 
+def _log_when_drawn(jobs: list[tuple[str, Future, object]], log_files: Callable[[Files], None]) -> list[str]:
+    """Wait for each drawn report of `jobs` and log its files with `log_files`; return the names of those that
+    failed (each logged as a warning). A worker found broken is dropped: the next report starts a new one."""
+    failed = []
+    for name, future, worker in jobs:
+        try:
+            log_files(future.result())
+        except Exception as exc:
+            if isinstance(exc, BrokenProcessPool) and worker is not None:
+                _forget(worker)
+            log.warning("report %s was not logged: %s: %s", name, type(exc).__name__, exc)
+            failed.append(name)
+    return failed
+
+
 class Reports:
     """The reports of one cycle: `draw` as they become possible, `wait` (which logs their files) before the run
     closes."""
@@ -258,17 +272,8 @@ class Reports:
         """Wait for every report and log its files with `log_files`; return the names of those that failed (each
         logged as a warning)."""
         self.release()
-        failed = []
-        for name, future, worker in self._jobs:
-            try:
-                log_files(future.result())
-            except Exception as exc:
-                if isinstance(exc, BrokenProcessPool) and worker is not None:
-                    _forget(worker)
-                log.warning("report %s was not logged: %s: %s", name, type(exc).__name__, exc)
-                failed.append(name)
-        self._jobs.clear()
-        return failed
+        jobs, self._jobs = self._jobs, []
+        return _log_when_drawn(jobs, log_files)
 
     @property
     def pending(self) -> bool:
@@ -282,12 +287,10 @@ class Reports:
         if not self._jobs:
             return
         jobs, self._jobs = self._jobs, []
-        mine = Reports(self.mode)
-        mine._jobs = jobs
 
         def finish() -> None:
             try:
-                done(mine.wait(log_files))
+                done(_log_when_drawn(jobs, log_files))
             except Exception as exc:  # a store that is down: the run keeps its ctp.reports_pending tag
                 log.warning("reports were not logged: %s: %s", type(exc).__name__, exc)
 
