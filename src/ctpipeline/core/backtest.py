@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from ctpipeline.config.schema import BacktestConfig
+from ctpipeline.core.data import as_utc
 from ctpipeline.core.evaluation import gain, metric_value
 
 BLOCK_FREQ = {"hour": "h", "day": "D", "week": "W"}
@@ -27,7 +28,7 @@ BLOCK_FREQ = {"hour": "h", "day": "D", "week": "W"}
 
 def assign_windows(times: pd.Series, cfg: BacktestConfig) -> tuple[np.ndarray, list[tuple[pd.Timestamp, pd.Timestamp]]]:
     """Window index (0..K-1, oldest first) for each row, -1 for rows before the first window."""
-    t = pd.to_datetime(times, utc=True)
+    t = as_utc(times)
     k = cfg.windows
     end = t.max() + pd.Timedelta(microseconds=1)
     if cfg.window is None:
@@ -46,7 +47,7 @@ def block_ids(times: pd.Series, block: str, timezone: str = "UTC") -> np.ndarray
     """Block of each row: its hour, day or week in `timezone` (a local day, not a UTC day), or itself."""
     if block == "none":
         return np.arange(len(times))
-    t = pd.to_datetime(times, utc=True).dt.tz_convert(timezone).dt.tz_localize(None)
+    t = as_utc(times).dt.tz_convert(timezone).dt.tz_localize(None)
     return pd.factorize(t.dt.to_period(BLOCK_FREQ[block]))[0]
 
 

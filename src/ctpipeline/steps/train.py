@@ -11,7 +11,7 @@ import pandas as pd
 
 from ctpipeline.config.schema import PipelineConfig
 from ctpipeline.core.backtest import assign_windows
-from ctpipeline.core.data import labelled, make_xy, training_frame
+from ctpipeline.core.data import as_utc, labelled, make_xy, training_frame
 from ctpipeline.core.gpu import require_cuda
 from ctpipeline.core.models import build_model
 from ctpipeline.core.results import Skipped, Trained
@@ -51,7 +51,7 @@ def train_challenger(
     cut = training_cut(cfg, batch, batch_df)
     if isinstance(cut, Skipped):
         return cut
-    frame = frame[pd.to_datetime(frame[cfg.data.time_column], utc=True) < cut]
+    frame = frame[as_utc(frame[cfg.data.time_column]) < cut]
     where = f"training window {','.join(names)}"
     checked = usable_window(cfg, frame, None, where)
     if isinstance(checked, Skipped):
@@ -67,7 +67,7 @@ def training_cut(cfg: PipelineConfig, batch: str, batch_df: pd.DataFrame) -> pd.
     if len(evald) == 0:
         return Skipped(f"batch {batch} has no labelled rows: no challenger can be judged on it")
     _, edges = assign_windows(evald[tcol], cfg.backtest)
-    first = max(edges[0][0], pd.to_datetime(evald[tcol], utc=True).min())  # fixed windows may reach before it
+    first = max(edges[0][0], as_utc(evald[tcol]).min())  # fixed windows may reach before it
     return first - pd.Timedelta(cfg.backtest.gap)
 
 
@@ -105,5 +105,5 @@ def _fit(cfg: PipelineConfig, X: pd.DataFrame, y: pd.Series, names: list[str], f
     secs = time.perf_counter() - t0
     log.info("trained %s on %d rows from %s in %.1fs", cfg.model.type, len(X), names, secs)
     tcol = cfg.data.time_column
-    end = str(pd.to_datetime(frame[tcol], utc=True).max()) if len(frame) else None
+    end = str(as_utc(frame[tcol]).max()) if len(frame) else None
     return Trained(model, len(X), tuple(names), secs, X.head(5), end)

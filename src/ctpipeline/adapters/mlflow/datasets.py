@@ -67,7 +67,7 @@ def dataset_input(item: DataInput) -> Any:
         digest = pandas_digest(item.df)
         ds = mlflow.data.from_pandas(item.df, source=item.source, name=item.name, targets=targets, digest=digest)
         base = DatasetBase.to_dict(ds)  # name, digest, source, source type: no full-frame schema inference
-        schema = mlflow.data.from_pandas(item.df.head(SCHEMA_ROWS), targets=targets).to_dict()["schema"]
+        schema = mlflow.data.from_pandas(item.df.head(SCHEMA_ROWS), targets=targets, digest=digest).to_dict()["schema"]
     entity = Dataset(
         name=base["name"],
         digest=base["digest"],
