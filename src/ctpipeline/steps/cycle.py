@@ -14,7 +14,6 @@ from ctpipeline.core.cycle import (
     since_last_training,
     status_after_decision,
 )
-from ctpipeline.core.data import labelled, make_xy
 from ctpipeline.core.policy import Decision
 from ctpipeline.core.record import decision_record
 from ctpipeline.core.results import Evaluation, Monitoring, Scored, Skipped, Trained
@@ -68,8 +67,8 @@ def monitor(run: CycleRun) -> Monitoring:
     tags = p.registry.get_version_tags(run.champion) if run.champion else {}
     ref_batches = tuple(b for b in tags.get("ctp.train_batches", "").split(",") if b)
     reference, _ = run.landed(list(ref_batches))
-    lab = labelled(df, p.cfg)
-    champion = _score(run, run.champion.version, *make_xy(lab, p.cfg)) if run.champion and len(lab) else None
+    lab, X, y = run.labelled_xy()
+    champion = _score(run, run.champion.version, X, y) if run.champion and len(lab) else None
     return monitored(run, df, reference, ref_batches, tags, champion)
 
 
@@ -144,7 +143,13 @@ def backtest(run: CycleRun, trained: Trained, mon: Monitoring) -> Evaluation:
     baselines = baseline_versions(run)
     champion = mon.champion if run.champion else None
     ev = evaluate_step.evaluate(
-        run.p.cfg, trained.model, run.checked.df, champion, lambda v, X, y: _score(run, v, X, y), baselines
+        run.p.cfg,
+        trained.model,
+        run.checked.df,
+        champion,
+        lambda v, X, y: _score(run, v, X, y),
+        baselines,
+        labelled_xy=run.labelled_xy(),
     )
     run.result = run.result.with_evaluation(trained, ev)
     faults.checkpoint("backtested")

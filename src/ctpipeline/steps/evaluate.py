@@ -46,12 +46,16 @@ def evaluate(
     champion: Scored | None,
     score_version: ScoreVersion,
     baseline_versions: Mapping[str, str | None],
+    labelled_xy: tuple | None = None,
 ) -> Evaluation:
     """`champion`: the champion already scored on the labelled rows of `eval_df` (None without a champion).
     `baseline_versions`: baseline name -> registry version to score with `score_version` (reusing the champion's
-    scores when it is that version)."""
-    df = labelled(eval_df, cfg)
-    X, y = make_xy(df, cfg)
+    scores when it is that version). `labelled_xy`: ``labelled(eval_df)`` and its ``make_xy``, when the caller
+    has them already."""
+    if labelled_xy is None:
+        df = labelled(eval_df, cfg)
+        labelled_xy = (df, *make_xy(df, cfg))
+    df, X, y = labelled_xy
     chal_scores = predict_for_metric(model, X, cfg.target.task)
     baselines = {}
     for name, version in baseline_versions.items():

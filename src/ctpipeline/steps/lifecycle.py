@@ -17,6 +17,7 @@ from ctpipeline.core.cycle import (
     alert_tags,
     quality_failure_message,
 )
+from ctpipeline.core.data import labelled, make_xy
 from ctpipeline.core.quality import QualityResult
 from ctpipeline.errors import CtpError, DataError
 from ctpipeline.steps import ingest, tracking
@@ -100,6 +101,7 @@ class CycleRun:
         )
         self.run_id = ""
         self._landed: dict = {}  # batch name -> frame (None: not in the landing folder), read once per cycle
+        self._xy: tuple | None = None  # labelled_xy
         self.reports = Reports()  # drift HTML and plots, drawn in the background; logged before the run closes,
         # or after it (steps.reports.log_after_close: a command of many cycles), under the REPORTS_PENDING tag
         self._t0 = time.perf_counter()
@@ -117,6 +119,14 @@ class CycleRun:
         return [self._landed[n] for n in names if self._landed[n] is not None], [
             n for n in names if self._landed[n] is None
         ]
+
+    def labelled_xy(self) -> tuple:
+        """The batch's labelled rows and their model inputs and labels (`core.data.labelled`, `make_xy`), made once
+        per cycle: the monitor scores the champion on them and the back-test the challenger."""
+        if self._xy is None:
+            lab = labelled(self.checked.df, self.p.cfg)
+            self._xy = (lab, *make_xy(lab, self.p.cfg))
+        return self._xy
 
     def __enter__(self) -> CycleRun:
         self.run_id = tracking.start_run(self.p, self.batch, self.trigger)

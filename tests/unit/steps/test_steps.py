@@ -93,6 +93,22 @@ def test_evaluate_reuses_the_champion_scores_and_scores_other_baselines(flights_
     assert not decision.promote and decision.verdict == "reject"
 
 
+def test_evaluate_on_the_monitors_inputs_is_the_same_evaluation(flights_cfg, months, trained, monkeypatch):
+    """The cycle hands the back-test the labelled rows and model inputs the monitor made (CycleRun.labelled_xy):
+    the same Evaluation as when the back-test makes them itself, and no second make_xy."""
+    from ctpipeline.core.data import labelled, make_xy
+
+    batch = months["2013-03"]
+    lab = labelled(batch, flights_cfg)
+    X, y = make_xy(lab, flights_cfg)
+    champion = score_model(flights_cfg, "4", lambda: trained.model, X, y)
+    own = ev_step.evaluate(flights_cfg, trained.model, batch, champion, lambda *a: None, {})
+    monkeypatch.setattr(ev_step, "make_xy", lambda *a: pytest.fail("make_xy called again"))
+    given = ev_step.evaluate(flights_cfg, trained.model, batch, champion, lambda *a: None, {}, labelled_xy=(lab, X, y))
+    assert given.backtest == own.backtest and given.slices == own.slices
+    assert given.backtest.rows == len(lab) > 0
+
+
 def test_cold_start_evaluation_promotes_a_model_that_meets_the_floor(flights_cfg, months, trained):
     ev = ev_step.evaluate(flights_cfg, trained.model, months["2013-03"], None, lambda *a: None, {})
     assert ev.champion_version is None and ev.backtest.champion is None
