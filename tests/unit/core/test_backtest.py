@@ -209,3 +209,18 @@ def test_vectorised_auc_bootstrap_is_bit_identical_to_the_rank_based_one(seed):
     blocks = rng.integers(0, 31, n)
     got = paired_bootstrap(y, ch, cp, blocks, "roc_auc", True, 300, 0.9, seed)
     assert got == _reference_bootstrap(y, ch, cp, blocks, 300, 0.9, seed)  # ==, not approx
+
+
+def test_slice_scores_are_sorted_by_value_and_score_each_slice_on_its_rows():
+    from ctpipeline.core.evaluation import metric_value
+
+    n = 4000
+    y, s = scores(n, 1.0, 11)
+    rng = np.random.default_rng(12)
+    values = pd.Series(rng.choice(["UA", "B6", "9E", None, "AA"], n), dtype=object)
+    out = slice_scores(values, y, s, s * 0.5 + rng.normal(size=n), "roc_auc", True, "carrier")
+    assert [o.value for o in out] == ["(missing)", "9E", "AA", "B6", "UA"]  # string order, as sorted() gives
+    for o in out:
+        rows = (values.isna() if o.value == "(missing)" else values == o.value).to_numpy()
+        assert o.rows == rows.sum()
+        assert o.challenger == metric_value("roc_auc", y[rows], s[rows])

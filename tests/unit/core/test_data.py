@@ -84,3 +84,22 @@ def test_make_xy_rejects_labels_that_are_not_binary(flights_cfg):
     df["arr_delay"] = 2.0
     with pytest.raises(DataError, match="0/1 labels"):
         data.make_xy(df, cfg)
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        pd.Series(pd.date_range("2013-01-01", periods=5000, freq="h", tz="UTC").repeat(3)),  # datetimes, repeated
+        pd.Series(pd.date_range("2013-03-09", periods=500, freq="h", tz="America/New_York").repeat(20)),
+        pd.Series(pd.date_range("2013-01-01", periods=5000, freq="h").repeat(3)),  # naive: taken as UTC
+        pd.Series(pd.date_range("2013-01-01", periods=3000, freq="h", tz="UTC").repeat(5).astype(str)),  # text
+        pd.Series(["2013-01-01 05:00", None, "2013-01-02 06:00"] * 2000),
+    ],
+)
+def test_as_utc_is_pandas_to_datetime_with_utc(values):
+    """as_utc skips pandas' cache for datetimes only: the same values, dtype and index as pd.to_datetime."""
+    from ctpipeline.core.data import as_utc
+
+    pd.testing.assert_series_equal(as_utc(values), pd.to_datetime(values, utc=True))
+    pd.testing.assert_series_equal(as_utc(values, errors="coerce"), pd.to_datetime(values, utc=True, errors="coerce"))
+    assert str(as_utc(values).dt.tz) == "UTC"
