@@ -62,8 +62,9 @@ def block_auc_terms(y: np.ndarray, s: np.ndarray, block_of_row: np.ndarray, n_bl
     pos = np.bincount(block_of_row[positive], minlength=n_blocks).astype("float64")
     neg = np.bincount(block_of_row[~positive], minlength=n_blocks).astype("float64")
     u = np.zeros((n_blocks, n_blocks))
-    order = np.argsort(s[positive], kind="stable")  # sorted needles: searchsorted walks memory in order (~3x faster)
-    s_pos, b_pos = s[positive][order], block_of_row[positive][order]
+    s_pos = s[positive]
+    order = np.argsort(s_pos, kind="stable")  # sorted needles: searchsorted walks memory in order (~3x faster)
+    s_pos, b_pos = s_pos[order], block_of_row[positive][order]
     s_neg, b_neg = s[~positive], block_of_row[~positive]
     for b in range(n_blocks):
         negs = np.sort(s_neg[b_neg == b])
@@ -230,8 +231,8 @@ def slice_scores(
     vals = values.astype("object").where(values.notna(), "(missing)").astype(str)
     codes, uniques = pd.factorize(vals)  # compared as integers: one string comparison per row and slice was slow
     out = []
-    for code in np.argsort(np.asarray(uniques, dtype=object), kind="stable"):
-        v = str(uniques[code])
+    for code in np.argsort(uniques.to_numpy(), kind="stable"):  # by value, as sorted() orders the strings
+        v = uniques[code]
         m = codes == code
         c1 = metric_value(metric, y[m], ch[m])
         c2 = metric_value(metric, y[m], cp[m]) if cp is not None else None

@@ -151,17 +151,18 @@ class CycleRun:
 
     def _reports_done(self, failed: list[str]) -> None:
         """After reports logged onto the closed run: the failed ones named, the pending tag removed."""
+        self._tag_failed_reports(failed)
+        self.p.tracking.delete_tag(self.run_id, REPORTS_PENDING)
+
+    def _tag_failed_reports(self, failed: list[str]) -> None:
         if failed:
             self.p.tracking.set_tags(self.run_id, {"ctp.reports_failed": ",".join(failed)})
-        self.p.tracking.delete_tag(self.run_id, REPORTS_PENDING)
 
     def _close(self, exc: BaseException | None, after_close: bool) -> bool:
         if after_close:
             self.p.tracking.set_tags(self.run_id, {REPORTS_PENDING: "true"})
         else:
-            failed_reports = self.reports.wait(self._log_report_files)
-            if failed_reports:
-                self.p.tracking.set_tags(self.run_id, {"ctp.reports_failed": ",".join(failed_reports)})
+            self._tag_failed_reports(self.reports.wait(self._log_report_files))
         if self.checked.spark is not None:  # engine: spark: the batch's cache is not needed now
             self.checked.spark.release()
         if isinstance(exc, DataError):  # passed the gate, yet unusable: quarantine rather than retry forever

@@ -10,7 +10,7 @@ import pandas as pd
 
 from ctpipeline import faults
 from ctpipeline.config.schema import PipelineConfig
-from ctpipeline.core.data import labelled, make_xy
+from ctpipeline.core.data import as_utc, labelled, make_xy
 from ctpipeline.core.results import Evaluation, Monitoring, Skipped, Trained
 from ctpipeline.steps.cycle import baseline_versions, monitored
 from ctpipeline.steps.evaluate import evaluation_from_scores
@@ -126,7 +126,7 @@ def train_on_spark(cfg: PipelineConfig, spark, batch: str, batch_frame: pd.DataF
         names,
         secs,
     )
-    end = str(pd.to_datetime(sample[tcol], utc=True).max()) if len(sample) else None
+    end = str(as_utc(sample[tcol]).max()) if len(sample) else None
     return Trained(model, n_rows, tuple(names), secs, X.head(5), end)
 
 
