@@ -89,10 +89,10 @@ def log_monitoring(p: Pipeline, run_id: str, mon: Monitoring, batch_ordinal: int
     """Drift report and trigger decision on the cycle's run; the champion's metric on the `monitoring` run."""
     t, m = p.tracking, p.cfg.evaluation.metric
     t.log_dict(run_id, mon.decision.to_dict(), "monitoring/trigger.json")
-    t.set_tags(
-        run_id,
-        {"ctp.trigger_fired": ",".join(mon.decision.fired) or "none", "ctp.retrain": str(mon.decision.retrain).lower()},
-    )
+    tags = {
+        "ctp.trigger_fired": ",".join(mon.decision.fired) or "none",
+        "ctp.retrain": str(mon.decision.retrain).lower(),
+    }
     metrics = {f"champion_on_batch_{m}": mon.champion_metric}
     drift = mon.drift
     if drift is not None:
@@ -103,7 +103,7 @@ def log_monitoring(p: Pipeline, run_id: str, mon: Monitoring, batch_ordinal: int
             t.log_text(run_id, drift.html, "monitoring/drift_report.html")
         metrics["drifted_share"] = drift.drifted_share
         metrics.update({f"drift_{c.column}": c.score for c in drift.columns})
-    t.log_metrics(run_id, metrics)
+    t.log_batch(run_id, metrics=metrics, tags=tags)
     t.log_metrics(
         t.monitoring_run(),
         {
@@ -120,9 +120,10 @@ def log_training(p: Pipeline, run_id: str, trained: Trained, ev: Evaluation, dec
     """Params and metrics (back-test windows as steps, for the MLflow compare view); for the plots see
     `steps.renderers.plots`."""
     cfg, t = p.cfg, p.tracking
-    t.log_params(
+    m, bt = ev.metric, ev.backtest
+    t.log_batch(  # one call: params, metrics, the back-test windows as steps
         run_id,
-        {
+        params={
             "model_type": cfg.model.type,
             "model_device": cfg.model.device,
             "model": {**DEFAULTS[cfg.model.type], **cfg.model.params},
@@ -134,11 +135,7 @@ def log_training(p: Pipeline, run_id: str, trained: Trained, ev: Evaluation, dec
             "promotion": cfg.promotion.model_dump(),
             "config_hash": cfg.config_hash(),
         },
-    )
-    m, bt = ev.metric, ev.backtest
-    t.log_metrics(
-        run_id,
-        {
+        metrics={
             f"challenger_{m}": bt.challenger,
             f"champion_{m}": bt.champion,
             f"gain_{m}": bt.gain,
@@ -152,11 +149,11 @@ def log_training(p: Pipeline, run_id: str, trained: Trained, ev: Evaluation, dec
             "latency_ms_per_1k": ev.latency_ms_per_1k,
             "model_mb": ev.model_mb,
         },
+        series=tuple(
+            (w.index, {f"backtest_challenger_{m}": w.challenger, f"backtest_champion_{m}": w.champion})
+            for w in bt.windows
+        ),
     )
-    for w in bt.windows:
-        t.log_metrics(
-            run_id, {f"backtest_challenger_{m}": w.challenger, f"backtest_champion_{m}": w.champion}, step=w.index
-        )
 
 
 def plots_args(p: Pipeline, ev: Evaluation, decision: Decision) -> tuple:
@@ -184,12 +181,12 @@ def log_report_files(p: Pipeline, run_id: str, files) -> None:
 
 
 def log_decision(p: Pipeline, run_id: str, ref: ModelRef, record: dict) -> None:
-    """The decision record on the run (JSON + markdown) and its gist on the model version."""
+    """The decision record on the run (JSON + markdown) and its outcome on the model version (which was registered
+    with its verdict and gates, `steps.promote.register_challenger`)."""
     text = decision_markdown(record)
     p.tracking.log_dict(run_id, record, "decision/decision.json")
     p.tracking.log_text(run_id, text, "decision/decision.md")
-    gates = {f"ctp.gate.{g['name']}": ("pass" if g["passed"] else "FAIL") for g in record["gates"]}
-    p.registry.set_version_tags(ref, {"ctp.outcome": record["outcome"], **gates})
+    p.registry.set_version_tags(ref, {"ctp.outcome": record["outcome"]})  # the gates' tags came with the version
     p.tracking.set_tags(run_id, {"ctp.outcome": record["outcome"], "mlflow.note.content": text[:5000]})
 
 

@@ -86,6 +86,52 @@ def test_more_params_tags_and_metrics_than_one_batch_holds(stores, client):
     assert len(data.metrics) == 1200 and data.metrics["m1199"] == 1199.0
 
 
+def _counting_log_batch(tracking, monkeypatch) -> list[dict]:
+    calls, real = [], tracking.client.get().log_batch
+
+    def log_batch(run_id, **batch):
+        calls.append({k: len(v) for k, v in batch.items()})
+        return real(run_id, **batch)
+
+    monkeypatch.setattr(tracking.client.get(), "log_batch", log_batch)
+    return calls
+
+
+def test_one_log_batch_call_holds_params_metrics_steps_and_tags(stores, client, monkeypatch):
+    tracking = stores.tracking
+    run_id = tracking.start_run("together")
+    calls = _counting_log_batch(tracking, monkeypatch)
+    tracking.log_batch(
+        run_id,
+        params={"model": {"depth": 6}, "seed": 1},
+        metrics={"auc": 0.8, "skipped": None},
+        tags={"ctp.retrain": "true"},
+        series=((1, {"window_auc": 0.7}), (2, {"window_auc": 0.9})),
+    )
+    assert calls == [{"params": 2, "tags": 1, "metrics": 3}]
+    data = client.get_run(run_id).data
+    assert (data.params["model.depth"], data.metrics["auc"], data.tags["ctp.retrain"]) == ("6", 0.8, "true")
+    assert [(m.value, m.step) for m in client.get_metric_history(run_id, "window_auc")] == [(0.7, 1), (0.9, 2)]
+
+
+def test_log_batch_splits_at_mlflows_limits_and_logs_nothing_for_a_bad_metric(stores, client, monkeypatch):
+    tracking = stores.tracking
+    run_id = tracking.start_run("split")
+    calls = _counting_log_batch(tracking, monkeypatch)
+    with pytest.raises(TypeError, match="'bad' is not a number"):
+        tracking.log_batch(run_id, params={"p": 1}, metrics={"ok": 1.0, "bad": "x"})
+    assert calls == [] and not client.get_run(run_id).data.params
+    tracking.log_batch(
+        run_id,
+        params={f"p{i}": i for i in range(150)},
+        tags={f"t{i}": i for i in range(30)},
+        metrics={f"m{i}": float(i) for i in range(1000)},
+    )
+    assert calls == [{"params": 100, "tags": 30, "metrics": 870}, {"params": 50, "metrics": 130}]
+    data = client.get_run(run_id).data
+    assert (len(data.params), len(data.metrics)) == (150, 1000) and {f"t{i}" for i in range(30)} <= set(data.tags)
+
+
 def test_artifacts(stores, client, tmp_path):
     tracking = stores.tracking
     run_id = tracking.start_run("artifacts")

@@ -38,6 +38,23 @@ def _tag_items(tags: dict[str, str] | None) -> dict[str, str]:
     return {sanitize_key(k): str(v)[:MAX_TAG_VAL_LENGTH] for k, v in (tags or {}).items()}
 
 
+def _metric_items(metrics: dict[str, float], step: int | None, ts: int) -> list:
+    """MLflow ``Metric`` entities of `metrics` at `step`: None and NaN skipped, a non-number a TypeError."""
+    from mlflow.entities import Metric
+
+    items = []
+    for key, value in metrics.items():
+        if value is None:
+            continue
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise TypeError(f"metric {key!r} is not a number: {value!r}") from None
+        if not math.isnan(number):
+            items.append(Metric(sanitize_key(key), number, ts, int(step or 0)))
+    return items
+
+
 class Tracking:
     """Runs of one experiment in one store.
 
@@ -164,32 +181,39 @@ class Tracking:
         """Log params; nested dicts are flattened with dotted keys, values stringified and
         truncated to MLflow's 6000-character limit. Re-logging a key with a different value is
         an MLflow error (params are immutable) and raises RegistryError."""
-        from mlflow.entities import Param
-
-        items = [Param(k, v) for k, v in flatten_params(params).items()]
-        with self._errors(f"log params to run {run_id}"):
-            for i in range(0, len(items), MAX_PARAMS_TAGS_PER_BATCH):
-                self.client.get().log_batch(run_id, params=items[i : i + MAX_PARAMS_TAGS_PER_BATCH])
+        self.log_batch(run_id, params=params)
 
     def log_metrics(self, run_id: str, metrics: dict[str, float], step: int | None = None) -> None:
         """Log metrics; None and NaN values are skipped. Non-numeric values raise TypeError."""
-        from mlflow.entities import Metric
+        self.log_batch(run_id, metrics=metrics, step=step)
+
+    def log_batch(
+        self,
+        run_id: str,
+        *,
+        params: dict | None = None,
+        metrics: dict[str, float] | None = None,
+        tags: dict[str, str] | None = None,
+        step: int | None = None,
+        series: tuple[tuple[int, dict[str, float]], ...] = (),
+    ) -> None:
+        """Params, metrics (`metrics` at `step`; `series`: more at their own steps, e.g. a back-test's windows) and
+        tags, as log_params, log_metrics and set_tags take them, in as few MLflow calls as its batch limits allow:
+        one for what a cycle logs at once, in one transaction of the embedded store. Nothing is logged when a
+        metric is not a number (TypeError)."""
+        from mlflow.entities import Param, RunTag
 
         ts = int(time.time() * 1000)
-        items = []
-        for key, value in metrics.items():
-            if value is None:
-                continue
-            try:
-                number = float(value)
-            except (TypeError, ValueError):
-                raise TypeError(f"metric {key!r} is not a number: {value!r}") from None
-            if math.isnan(number):
-                continue
-            items.append(Metric(sanitize_key(key), number, ts, int(step or 0)))
-        with self._errors(f"log metrics to run {run_id}"):
-            for i in range(0, len(items), MAX_METRICS_PER_BATCH):
-                self.client.get().log_batch(run_id, metrics=items[i : i + MAX_METRICS_PER_BATCH])
+        ms = _metric_items(metrics or {}, step, ts) + [m for at, more in series for m in _metric_items(more, at, ts)]
+        ps = [Param(k, v) for k, v in flatten_params(params or {}).items()]
+        tg = [RunTag(k, v) for k, v in _tag_items(tags).items()]
+        what = " and ".join(n for n, items in (("params", ps), ("metrics", ms), ("tags", tg)) if items)
+        with self._errors(f"log {what or 'nothing'} to run {run_id}"):
+            while ps or ms or tg:
+                batch = {"params": ps[:MAX_PARAMS_TAGS_PER_BATCH], "tags": tg[:MAX_PARAMS_TAGS_PER_BATCH]}
+                batch["metrics"] = ms[: MAX_METRICS_PER_BATCH - len(batch["params"]) - len(batch["tags"])]
+                ps, tg, ms = ps[len(batch["params"]) :], tg[len(batch["tags"]) :], ms[len(batch["metrics"]) :]
+                self.client.get().log_batch(run_id, **{k: v for k, v in batch.items() if v})
 
     def delete_tag(self, run_id: str, key: str) -> None:
         """Remove run tag `key` (nothing happens when the run does not have it)."""
@@ -204,12 +228,7 @@ class Tracking:
 
     def set_tags(self, run_id: str, tags: dict[str, str]) -> None:
         """Set run tags (keys sanitised, values cut at MLflow's 8000-character limit)."""
-        from mlflow.entities import RunTag
-
-        items = [RunTag(sanitize_key(k), str(v)[:MAX_TAG_VAL_LENGTH]) for k, v in tags.items()]
-        with self._errors(f"set tags on run {run_id}"):
-            for i in range(0, len(items), MAX_PARAMS_TAGS_PER_BATCH):
-                self.client.get().log_batch(run_id, tags=items[i : i + MAX_PARAMS_TAGS_PER_BATCH])
+        self.log_batch(run_id, tags=tags)
 
     def log_datasets(self, run_id: str, inputs: list) -> None:
         """Log :class:`~ctpipeline.adapters.mlflow.datasets.DataInput` items as the run's dataset inputs."""
