@@ -25,6 +25,11 @@ class Gate:
         return {**asdict(self), "observed": list(self.observed) if isinstance(self.observed, tuple) else self.observed}
 
 
+def gate_tags(gates) -> dict[str, str]:
+    """The gates' verdicts as model version tags: ``ctp.gate.<name>`` = ``pass`` / ``FAIL``."""
+    return {f"ctp.gate.{g.name}": "pass" if g.passed else "FAIL" for g in gates}
+
+
 @dataclass(frozen=True)
 class Evidence:
     """What the evaluation found. Metrics are pooled over the back-test windows."""

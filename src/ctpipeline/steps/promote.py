@@ -11,6 +11,7 @@ from ctpipeline.core.models import requirements_for
 from ctpipeline.core.policy import Decision
 from ctpipeline.core.record import version_description
 from ctpipeline.core.results import Evaluation, Trained
+from ctpipeline.core.verdicts import gate_tags
 from ctpipeline.errors import RegistryError
 from ctpipeline.locks import serialized
 from ctpipeline.steps.context import Pipeline
@@ -41,6 +42,7 @@ def register_challenger(
             "ctp.expected_champion": ev.champion_version or "",
             "ctp.approval": "pending" if decision.verdict == "awaiting-approval" else "n/a",
             "ctp.run_id": run_id,
+            **gate_tags(decision.gates),  # with the version, in the call that creates it
         },
     )
     p.registry.set_alias(

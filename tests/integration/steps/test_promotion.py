@@ -1,6 +1,9 @@
 """Promotion against a real MLflow registry and real Prefect flow runs: compare-and-swap, manual approval,
 the ledger, history and rollback."""
 
+import json
+from pathlib import Path
+
 import mlflow
 import pytest
 import yaml
@@ -131,3 +134,20 @@ def test_reject_pending_cold_start_keeps_registry_without_champion(prefect_serve
     assert p.registry.get_version_tags(p.registry.get_version("1"))["ctp.approval"] == "rejected"
     rc, out = ctp("rollback", *common)
     assert rc == 1 and "no champion" in out
+
+
+def test_a_version_carries_its_gates_verdict_and_outcome_as_the_decision_record_says(
+    prefect_server, small_pipeline, tmp_path
+):
+    cfg, state = small_pipeline
+    p = landed(cfg, state)
+    cycle(cfg, state)  # accumulate
+    _, second = cycle(cfg, state)  # cold start: v1 registered and promoted
+    tags = p.registry.get_version_tags(p.registry.get_version(second["challenger_version"]))
+    client = p.tracking.client.get()
+    record = json.loads(
+        Path(client.download_artifacts(tags["ctp.run_id"], "decision/decision.json", str(tmp_path))).read_text()
+    )
+    gates = {f"ctp.gate.{g['name']}": "pass" if g["passed"] else "FAIL" for g in record["gates"]}
+    assert gates and {k: v for k, v in tags.items() if k.startswith("ctp.gate.")} == gates
+    assert (tags["ctp.verdict"], tags["ctp.outcome"]) == (record["verdict"], record["outcome"])
