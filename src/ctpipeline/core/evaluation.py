@@ -23,8 +23,15 @@ def metric_value(metric: str, y_true, y_pred) -> float:
     y_pred = np.asarray(y_pred, dtype="float64")
     if len(y_true) == 0:
         return math.nan
-    if metric in ("roc_auc", "average_precision") and len(np.unique(y_true)) < 2:
-        return math.nan
+    if metric in ("roc_auc", "average_precision"):
+        labels = np.unique(y_true)
+        if len(labels) < 2:
+            return math.nan
+        if metric == "roc_auc" and len(labels) == 2 and y_pred.ndim == 1:
+            # what roc_auc_score computes for two classes (the greater one positive), without its input checks
+            # again: the same value, in half the time (the slices and windows take it dozens of times a cycle)
+            fpr, tpr, _ = m.roc_curve(y_true == labels[1], y_pred)
+            return float(m.auc(fpr, tpr))
     if metric == "roc_auc":
         return float(m.roc_auc_score(y_true, y_pred))
     if metric == "average_precision":

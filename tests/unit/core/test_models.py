@@ -59,6 +59,31 @@ def test_regressors_beat_the_mean(flights_cfg, frames, type_, params):
     assert metric_value("rmse", y, pred) < metric_value("rmse", y, np.full(len(y), yt.mean()))
 
 
+@pytest.mark.parametrize(
+    "labels",
+    [
+        lambda y: y.astype(int),
+        lambda y: y.astype(bool),
+        lambda y: np.where(y, 2, 1),
+        lambda y: np.where(y, 1, -1),
+        lambda y: np.where(y, "late", "on-time"),
+    ],
+    ids=["0/1", "bool", "1/2", "-1/1", "strings"],
+)
+@pytest.mark.parametrize("n", [7, 300, 5000])
+def test_the_auc_is_scikit_learns_roc_auc_score_to_the_last_bit(labels, n):
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(n)
+    for ties in (None, 2, 3):  # continuous scores, and scores with many ties
+        scores = rng.random(n) if ties is None else rng.random(n).round(ties - 1)
+        y = labels(rng.random(n) < 0.3)
+        y[:2] = labels(np.array([True, False]))  # both classes
+        assert metric_value("roc_auc", y, scores) == roc_auc_score(y, scores)
+    with pytest.raises(ValueError, match="NaN"):  # a model scoring NaN is an error either way
+        metric_value("roc_auc", y, np.where(np.arange(n) == 0, np.nan, scores))
+
+
 def test_metric_values_and_undefined_cases():
     y = np.array([0, 0, 1, 1])
     s = np.array([0.1, 0.4, 0.35, 0.8])
