@@ -227,3 +227,78 @@ def test_method_lists_match_installed_evidently():
     assert {t.name for t in tests if ColumnType.Numerical in t.allowed_feature_types} == NUMERIC_METHODS
     assert {t.name for t in tests if ColumnType.Categorical in t.allowed_feature_types} == CATEGORICAL_METHODS
     assert DISTANCE_METHODS <= NUMERIC_METHODS | CATEGORICAL_METHODS
+
+
+# --------------------------------------------------------------------------- what the adapter skips changes nothing
+
+
+def _lean_and_full(monkeypatch, ref, cur, numeric, categorical, cfg):
+    """The same comparison with the adapter's skipped costs (drift._lean) and with Evidently run as it comes:
+    each side's result, or its error as (type, message)."""
+    import contextlib
+
+    from ctpipeline.adapters.evidently import drift as drift_module
+
+    def outcome():
+        try:
+            return detect_drift(ref, cur, numeric, categorical, cfg, seed=0, html=False)
+        except Exception as exc:  # noqa: BLE001 - compared by the caller
+            return type(exc), str(exc)
+
+    lean = outcome()
+    with monkeypatch.context() as m:
+        m.setattr(drift_module, "_lean", lambda html: contextlib.nullcontext())
+        full = outcome()
+    return lean, full
+
+
+def _awkward_columns(n: int, seed: int, shifted: bool):
+    """Numeric columns with NaN, +-inf, ties and a constant; categoricals with NaN, two values and many."""
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    x = rng.normal(0.6 if shifted else 0.0, 1, n)
+    x[rng.choice(n, n // 20, replace=False)] = np.nan
+    x[:3] = [np.inf, -np.inf, np.inf]
+    cats = [f"c{i}" for i in range(16 if shifted else 12)]
+    return pd.DataFrame(
+        {
+            "gauss": x,
+            "ties": rng.integers(0, 7 if shifted else 4, n).astype(float),
+            "positive": rng.gamma(3.0 if shifted else 2.0, 1.0, n),
+            "constant": np.full(n, 1.5),
+            "flag": rng.choice(["a", "b"], n, p=[0.8, 0.2] if shifted else [0.5, 0.5]),
+            "many": pd.Series(rng.choice(cats, n)).where(rng.random(n) > 0.05),
+        }
+    )
+
+
+@pytest.mark.parametrize("rows", [300, 1500])  # <= 1000: p-value tests by default; above: distances
+def test_skipped_evidently_costs_change_no_verdict_score_or_json_for_any_method(monkeypatch, rows):
+    ref, cur = _awkward_columns(rows, 1, False), _awkward_columns(rows, 2, True)
+    numeric, categorical = ["gauss", "ties", "positive", "constant"], ["flag", "many"]
+    configs = [DriftConfig(report_html=False)]  # methods chosen by sample size
+    configs += [DriftConfig(report_html=False, numeric_method=m) for m in sorted(NUMERIC_METHODS - {"empirical_mmd"})]
+    configs += [DriftConfig(report_html=False, categorical_method=m) for m in sorted(CATEGORICAL_METHODS)]
+    drifted, refused = set(), 0
+    for cfg in configs:
+        cols = (numeric, ["flag"]) if cfg.categorical_method == "fisher_exact" else (numeric, categorical)
+        lean, full = _lean_and_full(monkeypatch, ref, cur, *cols, cfg)
+        if isinstance(full, tuple):  # Evidently refuses this data with this method (e.g. the constant column)
+            assert lean == full, cfg
+            refused += 1
+            continue
+        assert repr(lean.columns) == repr(full.columns), cfg  # repr: a NaN score equals a NaN score
+        assert json.dumps(lean.evidently_json, sort_keys=True) == json.dumps(full.evidently_json, sort_keys=True)
+        assert lean.drifted_share == full.drifted_share and lean.dataset_drift == full.dataset_drift
+        drifted |= set(lean.drifted_columns())
+    assert drifted == {"gauss", "ties", "positive", "flag", "many"}  # the comparison has verdicts to get wrong
+    assert refused < len(configs) // 2
+
+
+def test_skipped_costs_keep_evidently_errors(monkeypatch, reference):
+    """A column Evidently refuses is refused the same way with the costs skipped."""
+    cur = reference.copy()
+    cur["temp"] = np.inf  # all infinite: empty once Evidently drops inf and NaN
+    lean, full = _lean_and_full(monkeypatch, reference, cur, ["temp"], [], NO_HTML)
+    assert isinstance(full, tuple) and lean == full

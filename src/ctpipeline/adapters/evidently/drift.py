@@ -19,7 +19,8 @@ column two or three times (``ValueDrift`` per column, then the legacy ``DatasetD
 * the per-column verdicts come from the drift tests Evidently attaches to each ``ValueDrift``
   (``Report(include_tests=True)``), the dataset verdict is computed from them (``DriftPlan.result``);
 * Evidently builds two plotly charts per column while it computes, whether or not anyone renders
-  them (~70% of a ValueDrift's time): with ``report_html=False`` they are skipped (see ``_charts``).
+  them (~70% of a ValueDrift's time), and the data behind them after the column's stat test: with
+  ``report_html=False`` both are skipped, and Evidently's unread per-column statistics always (see ``_lean``).
   ``DriftedColumnsCount`` (which recomputes every column through the legacy code path) is added
   only when the HTML report is asked for, for its headline widget. Rendering the HTML string itself
   is cheap (~0.1 s; it is ~4 MB because Evidently inlines its JavaScript so the file works offline).
@@ -39,7 +40,9 @@ import logging
 import threading
 import time
 import warnings
-from contextlib import contextmanager
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 from ctpipeline.core.drift import DISTANCE_METHODS, ColumnDrift, DriftConfig, DriftPlan, DriftResult, plan_drift
@@ -131,30 +134,80 @@ def _evidently() -> dict[str, Any]:
 
 
 @contextmanager
-def _charts(wanted: bool):
-    """Without HTML, skip the two plotly charts ValueDrift builds for every column.
-
-    Evidently 0.7 renders its widgets while it computes (``ValueDriftCalculation._render``), whether
-    or not anyone will look at them: ~70% of a ValueDrift's time, a fixed ~0.1 s per column. When
-    no HTML is asked for, the method is swapped for one returning no widgets, for the duration of
-    the run (callers hold ``_ev_lock``; all Evidently runs of the process go through this module).
-    Results, tests and the JSON are unchanged. If a later Evidently renames the method, nothing is
-    patched: only slower.
-    """
-    if wanted:
-        yield
-        return
-    from evidently.metrics.column_statistics import ValueDriftCalculation
-
-    original = ValueDriftCalculation.__dict__.get("_render")
+def _swapped(owner: Any, name: str, replacement: Any) -> Iterator[None]:
+    """`owner.name` replaced for the duration of the block; nothing is patched if the name is gone (a later
+    Evidently: only slower). Callers hold ``_ev_lock``: all Evidently runs of the process go through here."""
+    original = vars(owner).get(name)
     if original is None:  # pragma: no cover - a different Evidently
         yield
         return
-    ValueDriftCalculation._render = lambda self, *args, **kwargs: []
+    setattr(owner, name, replacement)
     try:
         yield
     finally:
-        ValueDriftCalculation._render = original
+        setattr(owner, name, original)
+
+
+class _Tested(Exception):  # noqa: N818 - control flow, not an error: the column's stat test has run
+    def __init__(self, drift: SimpleNamespace):
+        super().__init__(drift.stattest_name)
+        self.drift = drift
+
+
+@contextmanager
+def _lean(html: bool) -> Iterator[None]:
+    """What Evidently 0.7 computes on every run that changes no result of ours, skipped for one run.
+
+    * Always: ``Dataset.from_pandas`` collects per-column statistics (min, max, quantiles, value counts) that
+      only the dataset-statistics metrics read; nothing in a ValueDrift or DriftedColumnsCount run does.
+    * Without HTML, the two plotly charts ``ValueDrift`` builds for every column while it computes
+      (``ValueDriftCalculation._render``, ~70% of a ValueDrift's time), and the data behind them: after the
+      column's stat test, ``get_one_column_drift`` goes on to correlations, histograms, a binned time series
+      and distributions (~75% of what is left), which only the charts read. Here the stat test Evidently chose
+      runs as Evidently calls it (its own column cleaning, checks and method resolution), then the column is
+      done: ValueDrift gets the test's score, threshold, verdict and method name, its only inputs.
+
+    The snapshot's JSON, the tests and therefore the verdicts are the same (``tests/integration/adapters/
+    test_evidently.py`` compares them with an unpatched run on every method and column kind). If a later
+    Evidently renames a target, nothing is patched: only slower.
+    """
+    import evidently.core.datasets as datasets
+
+    with ExitStack() as stack:
+        for name in ("_collect_numerical_stats", "_collect_categorical_stats"):
+            stack.enter_context(_swapped(datasets, name, lambda data: None))
+        if not html:
+            from evidently.legacy.calculations import data_drift
+            from evidently.metrics import column_statistics
+
+            get_stattest, one_column = data_drift.get_stattest, column_statistics.get_one_column_drift
+
+            def test_then_stop(reference, current, column_type, stattest):
+                test = get_stattest(reference, current, column_type, stattest)
+
+                def run(*args):
+                    r = test(*args)
+                    raise _Tested(
+                        SimpleNamespace(
+                            stattest_name=test.display_name,
+                            stattest_threshold=r.actual_threshold,
+                            drift_score=r.drift_score,
+                            drift_detected=r.drifted,
+                        )
+                    )
+
+                return run
+
+            def drift_only(**kwargs):
+                try:
+                    return one_column(**kwargs)
+                except _Tested as done:
+                    return done.drift
+
+            stack.enter_context(_swapped(column_statistics.ValueDriftCalculation, "_render", lambda *a, **k: []))
+            stack.enter_context(_swapped(data_drift, "get_stattest", test_then_stop))
+            stack.enter_context(_swapped(column_statistics, "get_one_column_drift", drift_only))
+        yield
 
 
 def _metrics(ev: dict[str, Any], plan: DriftPlan, with_html: bool) -> list[Any]:
@@ -182,7 +235,7 @@ def _run(plan: DriftPlan, with_html: bool) -> tuple[dict, str | None]:
         numerical_columns=plan.columns_as("numeric"),
         categorical_columns=plan.columns_as("categorical"),
     )
-    with _ev_lock, warnings.catch_warnings(), _charts(with_html):
+    with _ev_lock, warnings.catch_warnings(), _lean(with_html):
         warnings.simplefilter("ignore")  # pandas/plotly FutureWarnings from inside Evidently
         report = ev["Report"](metrics, include_tests=True)
         snapshot = report.run(
