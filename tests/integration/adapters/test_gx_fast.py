@@ -1,7 +1,7 @@
 """The optimised GX gate gives GX's own verdicts: the same as plain ``batch.validate(suite, result_format=SUMMARY)``.
 
 ``ctpipeline.adapters.gx.validate`` validates the suite per column group, BOOLEAN_ONLY first and SUMMARY for what
-failed, with four costs of GX skipped (adapters/gx/speedups.py). Here both run on the same frames, clean and
+failed, with five costs of GX skipped (adapters/gx/speedups.py). Here both run on the same frames, clean and
 broken in several ways, and must agree on success, on the failed expectations (type, column, kwargs) and on the
 observed-value wording, for the flights suite and for a suite exercising every kind of group.
 """
@@ -203,12 +203,30 @@ def test_speedups_target_the_installed_gx_and_are_undone():
     import importlib
 
     assert all(patch_targets().values()), patch_targets()
-    before = {(m, a): getattr(importlib.import_module(m), a) for m, a in PATCHES}
+    from ctpipeline.adapters.gx.speedups import _target
+
+    def current(m, a):
+        owner, name = _target(importlib.import_module(m), a)
+        return vars(owner)[name]
+
+    before = {(m, a): current(m, a) for m, a in PATCHES}
     with cheaper_gx():
-        during = {(m, a): getattr(importlib.import_module(m), a) for m, a in PATCHES}
-    after = {(m, a): getattr(importlib.import_module(m), a) for m, a in PATCHES}
+        during = {(m, a): current(m, a) for m, a in PATCHES}
+    after = {(m, a): current(m, a) for m, a in PATCHES}
     assert after == before
     assert all(during[k] is not before[k] for k in before)
+
+
+def test_a_memoised_configuration_is_built_again_once_a_field_is_assigned():
+    import great_expectations as gx
+
+    e = gx.expectations.ExpectColumnValuesToBeBetween(column="temp", min_value=0, max_value=10)
+    with cheaper_gx():
+        first = e.configuration
+        assert e.configuration is first and first.kwargs["max_value"] == 10
+        e.max_value = 20
+        assert e.configuration.kwargs["max_value"] == 20
+    assert e.configuration is not e.configuration  # GX's own property again: a new one on every read
 
 
 def test_decimal_scan_still_runs_on_object_columns():

@@ -6,7 +6,7 @@ It knows nothing about Prefect or MLflow: :func:`load_suite` reads and checks a 
 numeric column, ...) never raise: they come back as failed expectations, with GX's exception message
 where GX hit an error. Problems in the *suite file* raise :class:`ctpipeline.errors.QualitySuiteError`.
 
-The suite runs per column group, BOOLEAN_ONLY first and SUMMARY only for what failed, without four costs of
+The suite runs per column group, BOOLEAN_ONLY first and SUMMARY only for what failed, without five costs of
 GX that change no result (``validation``, ``plan``, ``speedups``): GX's verdicts and wording, at a fraction of
 plain ``batch.validate(suite)``'s time (bench/README.md).
 
