@@ -115,7 +115,7 @@ def train(run: CycleRun) -> Trained | Skipped:
         tracking.log_dataset(
             p, run.run_id, frames, p.landing_dir, "..".join(dict.fromkeys([kept[0], kept[-1]])), "training"
         )
-    trained = train_challenger(p.cfg, run.batch.name, run.checked.df, frames, kept)
+    trained = train_challenger(p.cfg, run.batch.name, run.checked.df, frames, kept, run.labelled_xy()[0])
     run.reports.release()  # the drift report, held while the challenger was fitted
     if isinstance(trained, Skipped):
         run.update(reasons=(trained.reason,))

@@ -38,20 +38,27 @@ def window_problem(X: pd.DataFrame, y: pd.Series) -> str | None:
 
 
 def train_challenger(
-    cfg: PipelineConfig, batch: str, batch_df: pd.DataFrame, window: list[pd.DataFrame], names: list[str]
+    cfg: PipelineConfig,
+    batch: str,
+    batch_df: pd.DataFrame,
+    window: list[pd.DataFrame],
+    names: list[str],
+    labelled_batch: pd.DataFrame | None = None,
 ) -> Trained | Skipped:
     """Fit on `window` (the frames of batches `names`); Skipped with the reason when there is nothing (usable) to
     train on or nothing to judge the challenger on. The new batch was checked before it got here
     (`ingest.check_quality` quarantines an unusable one); a window that is unusable (batches accepted before those
     checks) or that the estimator refuses is Skipped with the reason: the new batch is not at fault, and no model
-    is better than a broken one."""
+    is better than a broken one. `labelled_batch`: ``labelled(batch_df)``, when the caller has it already."""
     frame = training_frame(window, cfg)
     if len(frame) == 0:
         return Skipped("not enough accepted data before this batch to train a challenger yet")
-    cut = training_cut(cfg, batch, batch_df)
+    cut = training_cut(cfg, batch, batch_df, labelled_batch)
     if isinstance(cut, Skipped):
         return cut
-    frame = frame[as_utc(frame[cfg.data.time_column]) < cut]
+    before = (as_utc(frame[cfg.data.time_column]) < cut).to_numpy()
+    if not before.all():  # only then a copy: a window of earlier batches usually lies wholly before the cut
+        frame = frame[before]
     where = f"training window {','.join(names)}"
     checked = usable_window(cfg, frame, None, where)
     if isinstance(checked, Skipped):
@@ -59,11 +66,14 @@ def train_challenger(
     return _fit(cfg, *checked, names, frame, where)
 
 
-def training_cut(cfg: PipelineConfig, batch: str, batch_df: pd.DataFrame) -> pd.Timestamp | Skipped:
+def training_cut(
+    cfg: PipelineConfig, batch: str, batch_df: pd.DataFrame, labelled_batch: pd.DataFrame | None = None
+) -> pd.Timestamp | Skipped:
     """The time before which training rows must lie (the first back-test window's start, less `backtest.gap`), or
-    Skipped when the new batch has no labelled rows to judge a challenger on."""
+    Skipped when the new batch has no labelled rows to judge a challenger on (`labelled_batch`: its labelled rows,
+    when the caller has them already)."""
     tcol = cfg.data.time_column
-    evald = labelled(batch_df, cfg)
+    evald = labelled(batch_df, cfg) if labelled_batch is None else labelled_batch
     if len(evald) == 0:
         return Skipped(f"batch {batch} has no labelled rows: no challenger can be judged on it")
     _, edges = assign_windows(evald[tcol], cfg.backtest)

@@ -67,6 +67,18 @@ def test_train_challenger_says_why_it_did_not(flights_cfg, months):
     assert isinstance(out, Skipped) and "single class" in out.reason
 
 
+def test_training_rows_from_the_cut_on_are_dropped_and_a_given_labelled_batch_is_the_same(flights_cfg, months, trained):
+    from ctpipeline.core.data import labelled
+
+    window, names = [months["2013-01"], months["2013-02"], months["2013-03"]], ["2013-01", "2013-02", "2013-03"]
+    overlapping = train_challenger(flights_cfg, "2013-03", months["2013-03"], window, names)
+    assert overlapping.train_rows == trained.train_rows  # the batch's own rows lie after the cut: not trained on
+    lab = labelled(months["2013-03"], flights_cfg)
+    given = train_challenger(flights_cfg, "2013-03", months["2013-03"], window[:2], names[:2], labelled_batch=lab)
+    assert given.train_rows == trained.train_rows and given.train_end == trained.train_end
+    assert np.array_equal(given.model.predict_proba(lab), trained.model.predict_proba(lab))
+
+
 def test_evaluate_reuses_the_champion_scores_and_scores_other_baselines(flights_cfg, months, trained):
     from ctpipeline.core.data import labelled, make_xy
 
