@@ -177,37 +177,48 @@ def _lean(html: bool) -> Iterator[None]:
         for name in ("_collect_numerical_stats", "_collect_categorical_stats"):
             stack.enter_context(_swapped(datasets, name, lambda data: None))
         if not html:
-            from evidently.legacy.calculations import data_drift
-            from evidently.metrics import column_statistics
-
-            get_stattest, one_column = data_drift.get_stattest, column_statistics.get_one_column_drift
-
-            def test_then_stop(reference, current, column_type, stattest):
-                test = get_stattest(reference, current, column_type, stattest)
-
-                def run(*args):
-                    r = test(*args)
-                    raise _Tested(
-                        SimpleNamespace(
-                            stattest_name=test.display_name,
-                            stattest_threshold=r.actual_threshold,
-                            drift_score=r.drift_score,
-                            drift_detected=r.drifted,
-                        )
-                    )
-
-                return run
-
-            def drift_only(**kwargs):
-                try:
-                    return one_column(**kwargs)
-                except _Tested as done:
-                    return done.drift
-
-            stack.enter_context(_swapped(column_statistics.ValueDriftCalculation, "_render", lambda *a, **k: []))
-            stack.enter_context(_swapped(data_drift, "get_stattest", test_then_stop))
-            stack.enter_context(_swapped(column_statistics, "get_one_column_drift", drift_only))
+            _stop_after_the_test(stack)
         yield
+
+
+def _stop_after_the_test(stack: ExitStack) -> None:
+    """For the verdict run (no HTML): each ValueDrift's column done once its stat test has run, and no charts."""
+    from evidently.legacy.calculations import data_drift
+    from evidently.metrics import column_statistics
+
+    get_stattest, one_column = data_drift.get_stattest, column_statistics.get_one_column_drift
+    inside = [False]  # stop after the test only in ValueDrift's own call (callers hold _ev_lock)
+
+    def test_then_stop(reference, current, column_type, stattest):
+        test = get_stattest(reference, current, column_type, stattest)
+        if not inside[0]:
+            return test
+
+        def run(*args):
+            r = test(*args)
+            raise _Tested(
+                SimpleNamespace(
+                    stattest_name=test.display_name,
+                    stattest_threshold=r.actual_threshold,
+                    drift_score=r.drift_score,
+                    drift_detected=r.drifted,
+                )
+            )
+
+        return run
+
+    def drift_only(**kwargs):
+        inside[0] = True
+        try:
+            return one_column(**kwargs)
+        except _Tested as done:
+            return done.drift
+        finally:
+            inside[0] = False
+
+    stack.enter_context(_swapped(column_statistics.ValueDriftCalculation, "_render", lambda *a, **k: []))
+    stack.enter_context(_swapped(data_drift, "get_stattest", test_then_stop))
+    stack.enter_context(_swapped(column_statistics, "get_one_column_drift", drift_only))
 
 
 def _metrics(ev: dict[str, Any], plan: DriftPlan, with_html: bool) -> list[Any]:
