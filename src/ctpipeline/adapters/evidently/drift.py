@@ -45,6 +45,7 @@ from contextlib import ExitStack, contextmanager
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
+from ctpipeline.adapters.patching import swapped
 from ctpipeline.core.drift import DISTANCE_METHODS, ColumnDrift, DriftConfig, DriftPlan, DriftResult, plan_drift
 from ctpipeline.core.jsonable import to_jsonable
 
@@ -133,21 +134,6 @@ def _evidently() -> dict[str, Any]:
         return _ev_state
 
 
-@contextmanager
-def _swapped(owner: Any, name: str, replacement: Any) -> Iterator[None]:
-    """`owner.name` replaced for the duration of the block; nothing is patched if the name is gone (a later
-    Evidently: only slower). Callers hold ``_ev_lock``: all Evidently runs of the process go through here."""
-    original = vars(owner).get(name)
-    if original is None:  # pragma: no cover - a different Evidently
-        yield
-        return
-    setattr(owner, name, replacement)
-    try:
-        yield
-    finally:
-        setattr(owner, name, original)
-
-
 class _Tested(Exception):  # noqa: N818 - control flow, not an error: the column's stat test has run
     def __init__(self, drift: SimpleNamespace):
         super().__init__(drift.stattest_name)
@@ -175,7 +161,7 @@ def _lean(html: bool) -> Iterator[None]:
 
     with ExitStack() as stack:
         for name in ("_collect_numerical_stats", "_collect_categorical_stats"):
-            stack.enter_context(_swapped(datasets, name, lambda data: None))
+            stack.enter_context(swapped(datasets, name, lambda data: None))
         if not html:
             _stop_after_the_test(stack)
         yield
@@ -216,9 +202,9 @@ def _stop_after_the_test(stack: ExitStack) -> None:
         finally:
             inside[0] = False
 
-    stack.enter_context(_swapped(column_statistics.ValueDriftCalculation, "_render", lambda *a, **k: []))
-    stack.enter_context(_swapped(data_drift, "get_stattest", test_then_stop))
-    stack.enter_context(_swapped(column_statistics, "get_one_column_drift", drift_only))
+    stack.enter_context(swapped(column_statistics.ValueDriftCalculation, "_render", lambda *a, **k: []))
+    stack.enter_context(swapped(data_drift, "get_stattest", test_then_stop))
+    stack.enter_context(swapped(column_statistics, "get_one_column_drift", drift_only))
 
 
 def _metrics(ev: dict[str, Any], plan: DriftPlan, with_html: bool) -> list[Any]:

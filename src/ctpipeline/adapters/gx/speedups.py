@@ -31,8 +31,10 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
 from typing import Any
+
+from ctpipeline.adapters.patching import swapped
 
 __all__ = ["PATCHES", "cheaper_gx", "patch_targets"]
 
@@ -95,20 +97,13 @@ def _replacement(attr: str, original: Any) -> Any:
     return scan_object_arrays_only
 
 
-@contextmanager
-def _patched(module_name: str, attr: str) -> Iterator[None]:
+def _patched(module_name: str, attr: str) -> AbstractContextManager[None]:
     import importlib
 
     owner, name = _target(importlib.import_module(module_name), attr)
     if owner is None:  # pragma: no cover - a different GX: nothing to skip
-        yield
-        return
-    original = vars(owner)[name]
-    setattr(owner, name, _replacement(attr, original))
-    try:
-        yield
-    finally:
-        setattr(owner, name, original)
+        return nullcontext()
+    return swapped(owner, name, _replacement(attr, vars(owner)[name]))
 
 
 @contextmanager
