@@ -12,6 +12,7 @@ import sys
 
 from ctpipeline.cli import champion, cycles, tools
 from ctpipeline.errors import CtpError
+from ctpipeline.exits import set_exit_code, skip_teardown
 
 
 def _pipeline_options(sp: argparse.ArgumentParser) -> None:
@@ -179,8 +180,14 @@ def known_failure(exc: BaseException) -> str | None:
 
 
 def entrypoint() -> None:
+    skip_teardown()  # first: its atexit handler runs after every other one (ctpipeline.exits)
     try:
-        sys.exit(main())
+        code = main()
+    except SystemExit as done:  # argparse's usage errors and --help
+        set_exit_code(done.code)
+        raise
     except BrokenPipeError:  # `ctp history | head`: the reader went away; not an error
         sys.stderr.close()
-        sys.exit(0)
+        code = 0
+    set_exit_code(code)
+    sys.exit(code)

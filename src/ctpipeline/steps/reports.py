@@ -43,6 +43,8 @@ from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
+from ctpipeline.exits import skip_teardown
+
 log = logging.getLogger(__name__)
 
 MODE_ENV = "CTP_REPORTS"
@@ -137,6 +139,7 @@ def _worker_start() -> None:
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     lower_priority()
+    skip_teardown(exit_code=0)  # its parent waits for it to end, not for the ~3 s of teardown after its last report
     os.environ.setdefault("MPLBACKEND", "Agg")
     warnings.simplefilter("ignore")
 
@@ -179,9 +182,6 @@ def _no_other_ctpipeline_on_path() -> Iterator[None]:
             shadows = False
         if not shadows:
             keep.append(entry)
-    if keep == before:
-        yield
-        return
     sys.path[:] = keep
     try:
         yield
@@ -191,9 +191,7 @@ def _no_other_ctpipeline_on_path() -> Iterator[None]:
 
 def _submit(worker: ProcessPoolExecutor | ThreadPoolExecutor, fn: Callable, *args) -> Future:
     """`worker.submit`: a process pool starts its process on its first call, from this process's ``sys.path``."""
-    if not isinstance(worker, ProcessPoolExecutor):
-        return worker.submit(fn, *args)
-    with _no_other_ctpipeline_on_path():
+    with _no_other_ctpipeline_on_path() if isinstance(worker, ProcessPoolExecutor) else contextlib.nullcontext():
         return worker.submit(fn, *args)
 
 
