@@ -27,6 +27,7 @@ $(STAMP): pyproject.toml requirements.lock
 	$(BIN)/uv pip sync --quiet --compile-bytecode --python $(BIN)/python requirements.lock
 	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python --no-deps -e .
 	$(BIN)/python -m compileall -q src flows >/dev/null
+	$(BIN)/ctp prepare  # empty MLflow and Prefect databases a new state folder copies, not migrates (~4 s less)
 	touch $(STAMP)
 
 venv: $(STAMP)  ## create/update .venv from requirements.lock (GPU=1: swap in the CUDA build of XGBoost)

@@ -121,6 +121,11 @@ def _server_commands(sub) -> None:
     sp.add_argument("--host", default="127.0.0.1")
     sp.add_argument("--port", type=int)
     sp.set_defaults(func=tools.cmd_ui)
+    sp = sub.add_parser(
+        "prepare", help="build the empty MLflow and Prefect databases new state folders start from (make venv runs it)"
+    )
+    sp.add_argument("--force", action="store_true", help="build them again even if they exist")
+    sp.set_defaults(func=tools.cmd_prepare)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,4 +1,4 @@
-"""`ctp config validate | schema` and `ctp ui mlflow | prefect`."""
+"""`ctp config validate | schema`, `ctp ui mlflow | prefect` and `ctp prepare`."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import sys
+import time
 from pathlib import Path
 
 from ctpipeline.cli.common import state_paths
@@ -95,6 +96,7 @@ def cmd_ui(args) -> int:
 
     paths = state_paths(args)
     configure_environment(paths)
+    _seed_database(args.which, paths)
     cmd, env = ui_command(args.which, paths, args.host, args.port)
     os.environ.update(env)
     print("$ " + " ".join([*(f"{k}={v}" for k, v in env.items() if k.endswith("API_URL")), *cmd]), flush=True)
@@ -102,3 +104,38 @@ def cmd_ui(args) -> int:
         raise CtpError(f"{cmd[0]} not found; run `make venv` first")
     os.execv(cmd[0], cmd)
     return 0  # unreachable
+
+
+def _seed_database(which: str, paths) -> None:
+    """A UI opened on a new state folder starts from the database templates too (`ctp prepare`)."""
+    if which == "mlflow":
+        from ctpipeline.adapters.mlflow import dbtemplate
+
+        dbtemplate.seed(f"sqlite:///{paths.mlflow_db}")
+        return
+    from ctpipeline.adapters.prefect import dbtemplate
+
+    dbtemplate.seed()
+
+
+def cmd_prepare(args) -> int:
+    """Build the empty MLflow and Prefect databases new state folders are copied from (`store.templates`)."""
+    from ctpipeline.adapters.mlflow import dbtemplate as mlflow_template
+    from ctpipeline.adapters.prefect import dbtemplate as prefect_template
+    from ctpipeline.store.templates import TEMPLATES_ENV, template_path
+
+    for tool, build in (("mlflow", mlflow_template.build), ("prefect", prefect_template.build)):
+        path = template_path(tool)
+        if path is None:
+            print(f"{TEMPLATES_ENV} is set empty: database templates are off, nothing to build")
+            return 0
+        if path.exists() and not args.force:
+            print(f"{tool}: {path} (built before; --force builds it again)")
+            continue
+        started = time.perf_counter()
+        try:
+            path = build()
+        except OSError as exc:
+            raise CtpError(f"cannot write the {tool} database template {path}: {exc}") from None
+        print(f"{tool}: {path} ({time.perf_counter() - started:.1f} s)")
+    return 0

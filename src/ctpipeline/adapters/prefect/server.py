@@ -84,6 +84,9 @@ def start_early() -> StartedServer:
     global _started
     with _lock:
         if _started is None:
+            from ctpipeline.adapters.prefect import dbtemplate
+
+            dbtemplate.seed()  # a new database: Prefect's tables copied, not migrated at the server's start
             _started = StartedServer()
         return _started
 
