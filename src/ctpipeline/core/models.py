@@ -129,9 +129,22 @@ def build_model(cfg: PipelineConfig):
     return Pipeline([*feature_steps(cfg), ("preprocess", pre), ("model", estimator)])
 
 
+_checked: dict[tuple, tuple[tuple[str, str], ...]] = {}  # model section, task, seed -> its problems
+
+
 def check_model_params(cfg: PipelineConfig, file: str = "<config>") -> None:
     """Fail at load time, naming the key, when a hyper-parameter does not exist for the estimator or has a value
-    it refuses (the estimator's own validation, run without fitting)."""
+    it refuses (the estimator's own validation, run without fitting). Checked once per process for each model
+    section (an XGBoost booster is built for it, ~20 ms): the flow loads the config again every cycle."""
+    key = (cfg.model.model_dump_json(), cfg.target.task, cfg.training.seed)
+    problems = _checked.get(key)
+    if problems is None:
+        problems = _checked[key] = _model_param_problems(cfg)
+    if problems:
+        raise ConfigError(file, list(problems))
+
+
+def _model_param_problems(cfg: PipelineConfig) -> tuple[tuple[str, str], ...]:
     est = _estimator(cfg.model.model_copy(update={"params": {}}), cfg.target.task, cfg.training.seed)
     valid = set(est.get_params(deep=False))
     if cfg.model.type == "xgboost":  # native booster names and aliases are accepted as keyword arguments too
@@ -140,13 +153,11 @@ def check_model_params(cfg: PipelineConfig, file: str = "<config>") -> None:
     if bad:
         from ctpipeline.config.loader import did_you_mean
 
-        raise ConfigError(
-            file,
-            [(f"model.params.{k}", f"not a parameter of {type(est).__name__}{did_you_mean(k, valid)}") for k in bad],
+        return tuple(
+            (f"model.params.{k}", f"not a parameter of {type(est).__name__}{did_you_mean(k, valid)}") for k in bad
         )
     problem = param_value_problem(cfg)
-    if problem:
-        raise ConfigError(file, [problem])
+    return (problem,) if problem else ()
 
 
 # XGBoost reports a parameter under its canonical name; the YAML may use an alias.

@@ -20,7 +20,7 @@ from ctpipeline.errors import ConfigError, DataError
 from ctpipeline.store.landing import (
     Batch,
     batch_files,
-    landed_batches,
+    iter_landed_batches,
     parquet_columns,
     parquet_rows,
     quarantine_file,
@@ -62,7 +62,7 @@ def next_batch(landing_dir: Path, batch_log: BatchLog) -> Batch | None:
             ", ".join(stray),
         )
     done = batch_log.processed()
-    return next((b for b in landed_batches(landing_dir) if (b.name, b.sha256) not in done), None)
+    return next((b for b in iter_landed_batches(landing_dir) if (b.name, b.sha256) not in done), None)
 
 
 def config_problems(cfg: PipelineConfig, landing_dir: Path, file: str | Path = "<config>") -> None:

@@ -8,6 +8,7 @@ import importlib
 import json
 import os
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -123,7 +124,13 @@ def batch_files(landing_dir: Path) -> list[Path]:
 def landed_batches(landing_dir: Path) -> list[Batch]:
     """The batches of the landing folder, oldest period first. A file that cannot be read is listed too (its hash
     is a mark): reading it fails, so it is quarantined with the reason."""
-    return [Batch(p.stem, p, _sha256_or_mark(p)) for p in batch_files(landing_dir)]
+    return list(iter_landed_batches(landing_dir))
+
+
+def iter_landed_batches(landing_dir: Path) -> Iterator[Batch]:
+    """`landed_batches`, each file hashed only when the caller gets to it (the next unprocessed batch is found
+    without hashing the files after it)."""
+    return (Batch(p.stem, p, _sha256_or_mark(p)) for p in batch_files(landing_dir))
 
 
 def stray_files(landing_dir: Path) -> list[str]:

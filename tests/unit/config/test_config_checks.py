@@ -231,3 +231,24 @@ def test_batch_size_limits_are_validated(tmp_path):
     assert (cfg.data.max_batch_rows, cfg.data.min_batch_rows) == (50_000, 200)
     d["data"].update(max_batch_rows=100, min_batch_rows=200)
     assert "data" in load_problems(write(tmp_path, d))
+
+
+def test_the_parameter_check_is_remembered_per_model_section_and_still_names_each_file(tmp_path, monkeypatch):
+    import ctpipeline.core.models as models
+
+    built = []
+    real = models._estimator
+    monkeypatch.setattr(models, "_estimator", lambda *a: built.append(a) or real(*a))
+    monkeypatch.setattr(models, "_checked", {})
+    d = base()
+    d["model"] = {"type": "xgboost", "params": {"max_depth": -3}}
+    bad = load_config(write(tmp_path, d))
+    for name in ("a.yaml", "b.yaml"):  # the same section: checked once, refused each time, under each file's name
+        with pytest.raises(ConfigError) as ei:
+            check_model_params(bad, name)
+        assert name in str(ei.value) and "model.params.max_depth" in dict(ei.value.problems)
+    once = len(built)
+    d["model"]["params"] = {"max_depth": 3}  # another section: checked on its own
+    check_model_params(load_config(write(tmp_path, d)), "c.yaml")
+    check_model_params(load_config(write(tmp_path, d)), "c.yaml")
+    assert once > 0 and len(built) == 2 * once

@@ -46,6 +46,22 @@ def test_next_batch_and_quarantine_keep_every_file(tmp_path, flights_cfg, months
     assert next_batch(landing, log).name == "2013-02"
 
 
+def test_next_batch_hashes_no_file_after_the_one_it_returns(tmp_path, months, monkeypatch):
+    import ctpipeline.store.landing as landing_mod
+
+    landing, log = tmp_path / "landing", BatchLog(tmp_path / "batches.jsonl")
+    land(months, landing)
+    first = next_batch(landing, log)
+    log.append({"batch": first.name, "sha256": first.sha256, "status": "accepted"})
+    hashed = []
+    real = landing_mod.file_sha256
+    monkeypatch.setattr(landing_mod, "file_sha256", lambda path: hashed.append(path.stem) or real(path))
+    second = next_batch(landing, log)
+    assert second.name == sorted(months)[1] and hashed == sorted(months)[:2]
+    (landing / f"{first.name}.parquet").write_bytes(b"new content, same name")  # landed again: a new batch
+    assert next_batch(landing, log).name == first.name
+
+
 def test_window_names_are_the_newest_accepted_before_the_batch(flights_cfg):
     accepted = ["2013-01", "2013-02", "2013-03", "2013-04", "2013-06"]
     assert window_names(flights_cfg, accepted, "2013-05") == accepted[-flights_cfg.training.window_batches - 1 : -1]
