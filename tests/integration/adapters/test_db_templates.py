@@ -72,7 +72,8 @@ def test_prefect_finds_a_copied_database_at_its_head_revision(template_dir, tmp_
     home = tmp_path / "prefect-home"
     monkeypatch.delenv("PREFECT_API_DATABASE_CONNECTION_URL", raising=False)
     monkeypatch.delenv("PREFECT_SERVER_DATABASE_CONNECTION_URL", raising=False)
-    with temporary_settings(updates={PREFECT_HOME: str(home)}):  # this process's settings, as the server gets them
+    # this process's settings, as the server gets them (a test harness earlier on this worker may have set a database)
+    with temporary_settings(updates={PREFECT_HOME: str(home)}, restore_defaults={PREFECT_API_DATABASE_CONNECTION_URL}):
         assert dbtemplate.database_file() == home / "prefect.db"
         assert dbtemplate.seed() and not dbtemplate.seed()
     before = _schema(home / "prefect.db")
