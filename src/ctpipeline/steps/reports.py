@@ -35,6 +35,7 @@ import contextlib
 import logging
 import multiprocessing
 import os
+import signal
 import sys
 import threading
 import warnings
@@ -135,8 +136,6 @@ def _worker_start() -> None:
     """In the report worker: low priority, no Ctrl-C (the terminal's SIGINT reaches the whole process group: the
     command handles it and the worker ends with it, at the end of its pipe), the non-interactive matplotlib backend,
     no library warnings."""
-    import signal
-
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     lower_priority()
     skip_teardown(exit_code=0)  # its parent waits for it to end, not for the ~3 s of teardown after its last report
@@ -182,6 +181,9 @@ def _no_other_ctpipeline_on_path() -> Iterator[None]:
             shadows = False
         if not shadows:
             keep.append(entry)
+    if keep == before:
+        yield
+        return
     sys.path[:] = keep
     try:
         yield
