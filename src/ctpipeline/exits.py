@@ -8,12 +8,14 @@ parent waits for it.
 
 `skip_teardown` registers an ``atexit`` handler that runs **last** (``atexit`` runs its handlers in reverse
 order of registration, so it is registered first). By then the interpreter has done everything that keeps
-data: it has joined every non-daemon thread (MLflow's artifact uploads, the reports logged after a run closes)
-and run every other ``atexit`` handler (Prefect stops its temporary server, multiprocessing joins its children,
-``weakref.finalize`` removes temporary folders). The handler then shuts logging down, flushes the standard
-streams and ends the process with ``os._exit`` and the exit status the process would have had. What it skips
-frees memory only: every file the project writes is closed by a ``with`` block, every database write is
-committed.
+data: it has joined every non-daemon thread (MLflow's artifact uploads; the daemon threads that log reports onto
+closed runs are waited for by the command itself, `steps.reports.flush`) and run every other ``atexit`` handler
+(Prefect stops its temporary server, multiprocessing joins its children, ``weakref.finalize`` removes temporary
+folders). The handler then shuts logging down, flushes the standard streams and ends the process with
+``os._exit`` and the exit status the process would have had (120 when a successful command's output could not be
+flushed, as CPython gives). What it skips frees memory only: every file the project writes is closed by a
+``with`` block, every database write is committed. Only the ``ctp`` entry point and the report worker install it:
+a test that calls ``ctp``'s `main()` in its own process keeps its normal exit.
 
 ``CTP_FULL_TEARDOWN=1`` turns it off (the interpreter's normal shutdown, for debugging a destructor).
 """
@@ -33,8 +35,8 @@ _state = {"code": 1, "installed": False}  # an uncaught exception exits 1, as CP
 def skip_teardown(exit_code: int | None = None) -> bool:
     """Call first thing in a process's entry point: from then on, the process's end skips the interpreter's
     teardown. Returns whether it is on (off under ``CTP_FULL_TEARDOWN=1``; once per process). `exit_code`: the
-    status to end with unless `set_exit_code` says otherwise (default 1, as for an uncaught exception; a pool
-    worker whose loop returns passes 0, since a worker that crashes never reaches ``atexit``)."""
+    status to end with unless `set_exit_code` says otherwise (default 1, as for an uncaught exception; the report
+    worker passes 0: its pool reads no worker's status)."""
     if os.environ.get(FULL_TEARDOWN_ENV, "").strip().lower() in ("1", "true", "yes"):
         return False
     if exit_code is not None:
@@ -53,9 +55,12 @@ def set_exit_code(code: object) -> None:
 
 def _exit_now() -> None:
     logging.shutdown()  # registered with atexit before this module was imported, so it would run after this
+    code = _state["code"] & 0xFF
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
-        except (AttributeError, OSError, ValueError):  # closed, or gone (a reader that went away)
+        except (AttributeError, ValueError, BrokenPipeError):  # closed, or a reader that went away
             pass
-    os._exit(_state["code"] & 0xFF)
+        except OSError:  # a full disk: the output is incomplete
+            code = code or 120
+    os._exit(code)

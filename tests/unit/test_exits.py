@@ -52,6 +52,47 @@ def _run(tmp_path, mode: str, **env) -> subprocess.CompletedProcess:
     )
 
 
+FULL_DISK = textwrap.dedent(
+    """
+    import io, sys
+    from ctpipeline.exits import set_exit_code, skip_teardown
+
+    class Full(io.RawIOBase):
+        def writable(self):
+            return True
+
+        def write(self, b):
+            raise OSError(28, "No space left on device")
+
+    skip_teardown()
+    sys.stdout = io.TextIOWrapper(io.BufferedWriter(Full(), 1 << 16))
+    sys.stdout.write("output still in the buffer at exit")
+    set_exit_code(int(sys.argv[1]))
+    """
+)
+
+
+@pytest.mark.parametrize(("code", "status"), [(0, 120), (3, 3)])
+def test_output_that_cannot_be_written_fails_a_successful_exit_as_cpython_does(tmp_path, code, status):
+    script = tmp_path / "full.py"
+    script.write_text(FULL_DISK)
+    done = subprocess.run([sys.executable, str(script), str(code)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == status, done.stderr
+
+
+def test_an_interrupt_outside_a_command_ends_with_the_status_of_sigint():
+    code = (
+        "import sys, ctpipeline.cli.main\n"
+        "m = sys.modules['ctpipeline.cli.main']\n"
+        "def interrupted(argv=None):\n"
+        "    raise KeyboardInterrupt\n"
+        "m.main = interrupted\n"
+        "m.entrypoint()\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 130, done.stderr
+
+
 @pytest.mark.parametrize(("mode", "code"), [("int", 3), ("none", 0), ("message", 1), ("raise", 1)])
 def test_the_exit_status_is_what_the_process_would_have_had(tmp_path, mode, code):
     done = _run(tmp_path, mode)

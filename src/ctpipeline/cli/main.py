@@ -191,6 +191,9 @@ def entrypoint() -> None:
     except SystemExit as done:  # argparse's usage errors and --help
         set_exit_code(done.code)
         raise
+    except KeyboardInterrupt:  # outside a command (parsing the arguments): the status of a SIGINT, as CPython
+        set_exit_code(130)
+        raise
     except BrokenPipeError:  # `ctp history | head`: the reader went away; not an error
         sys.stderr.close()
         code = 0

@@ -122,8 +122,11 @@ def cmd_prepare(args) -> int:
     """Build the empty MLflow and Prefect databases new state folders are copied from (`store.templates`)."""
     from ctpipeline.adapters.mlflow import dbtemplate as mlflow_template
     from ctpipeline.adapters.prefect import dbtemplate as prefect_template
+    from ctpipeline.env import TELEMETRY_OFF
     from ctpipeline.store.templates import TEMPLATES_ENV, template_path
 
+    for key, value in TELEMETRY_OFF.items():  # as every other command: no usage reporting from the tools
+        os.environ.setdefault(key, value)
     for tool, build in (("mlflow", mlflow_template.build), ("prefect", prefect_template.build)):
         path = template_path(tool)
         if path is None:
@@ -135,7 +138,7 @@ def cmd_prepare(args) -> int:
         started = time.perf_counter()
         try:
             path = build()
-        except OSError as exc:
-            raise CtpError(f"cannot write the {tool} database template {path}: {exc}") from None
+        except (OSError, RuntimeError) as exc:  # RuntimeError: the tool's migrations failed
+            raise CtpError(f"cannot build the {tool} database template {path}: {exc}") from None
         print(f"{tool}: {path} ({time.perf_counter() - started:.1f} s)")
     return 0

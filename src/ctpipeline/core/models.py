@@ -136,7 +136,7 @@ def check_model_params(cfg: PipelineConfig, file: str = "<config>") -> None:
     """Fail at load time, naming the key, when a hyper-parameter does not exist for the estimator or has a value
     it refuses (the estimator's own validation, run without fitting). Checked once per process for each model
     section (an XGBoost booster is built for it, ~20 ms): the flow loads the config again every cycle."""
-    key = (cfg.model.model_dump_json(), cfg.target.task, cfg.training.seed)
+    key = (repr(cfg.model), cfg.target.task, cfg.training.seed)  # repr: NaN, None, 1, 1.0 and True all differ
     problems = _checked.get(key)
     if problems is None:
         problems = _checked[key] = _model_param_problems(cfg)

@@ -55,19 +55,18 @@ def seed(target: Path, tool: str) -> bool:
     """Copy `tool`'s template to `target` if `target` does not exist; whether it did. Never raises: without a
     usable template (none built, unreadable, not SQLite) the tool creates its database itself. A database another
     process created meanwhile wins: the copy is linked into place only where no file is."""
-    template = template_path(tool)
-    if template is None or target.exists() or not is_sqlite(template):
-        return False
     try:
+        template = template_path(tool)
+        if template is None or target.exists() or not is_sqlite(template):
+            return False
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = _copy_beside(template, target)
         try:
             os.link(tmp, target)  # fails if the file appeared meanwhile: that one is kept
         finally:
             tmp.unlink()
-    except OSError as exc:
-        if not target.exists():
-            log.debug("no %s template copied to %s: %s", tool, target, exc)
+    except (OSError, ImportError) as exc:  # ImportError: the tool is not installed as a distribution
+        log.debug("no %s template copied to %s: %s", tool, target, exc)
         return False
     log.debug("%s database %s copied from %s", tool, target, template)
     return True
@@ -92,11 +91,12 @@ def save(built: Path, tool: str) -> Path:
 
 
 def _copy_beside(source: Path, target: Path) -> Path:
-    """A copy of `source` under a new hidden name in `target`'s folder, with the mode a new file gets there (as a
-    database the tool created itself: 0o666 less the umask)."""
+    """A copy of `source` under a new hidden name in `target`'s folder, with the mode SQLite gives a database it
+    creates (0o644 less the umask)."""
     tmp = target.with_name(f".{target.name}.{os.getpid()}.{uuid.uuid4().hex[:12]}.tmp")
     try:
-        with open(source, "rb") as src, open(tmp, "xb") as dst:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        with open(source, "rb") as src, os.fdopen(fd, "wb") as dst:
             shutil.copyfileobj(src, dst, 1 << 20)
     except BaseException:
         tmp.unlink(missing_ok=True)

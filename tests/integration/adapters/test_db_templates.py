@@ -15,10 +15,16 @@ from ctpipeline.store import templates
 pytestmark = pytest.mark.integration
 
 
+def _clauses(sql: str | None) -> tuple[str, ...]:
+    """A statement's lines as a set: MLflow's own migrations list a table's constraints in a different order from
+    one run to the next (the same schema)."""
+    return tuple(sorted(line.strip().rstrip(",").strip() for line in (sql or "").splitlines()))
+
+
 def _schema(path) -> set[tuple]:
     with sqlite3.connect(path) as conn:
         rows = conn.execute("SELECT type, name, tbl_name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'")
-        schema = {tuple(r) for r in rows}
+        schema = {(kind, name, table, _clauses(sql)) for kind, name, table, sql in rows}
         version = conn.execute("SELECT version_num FROM alembic_version").fetchall()
     return schema | {("alembic_version", *v) for v in version}
 

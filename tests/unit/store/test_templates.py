@@ -55,12 +55,13 @@ def test_a_saved_template_is_copied_to_a_new_database_only(monkeypatch, tmp_path
 def test_a_copy_gets_the_mode_a_new_file_gets(monkeypatch, tmp_path):
     monkeypatch.setenv(templates.TEMPLATES_ENV, str(tmp_path / "tpl"))
     templates.save(_sqlite(tmp_path / "built.db"), "prefect")
-    old = os.umask(0o027)
-    try:
-        assert templates.seed(tmp_path / "state" / "prefect.db", "prefect")
-    finally:
-        os.umask(old)
-    assert (tmp_path / "state" / "prefect.db").stat().st_mode & 0o777 == 0o640
+    for umask, mode in ((0o027, 0o640), (0o002, 0o644)):  # as SQLite creates a database: never group-writable
+        old = os.umask(umask)
+        try:
+            assert templates.seed(tmp_path / f"state-{umask:o}" / "prefect.db", "prefect")
+        finally:
+            os.umask(old)
+        assert (tmp_path / f"state-{umask:o}" / "prefect.db").stat().st_mode & 0o777 == mode
 
 
 def test_no_usable_template_means_the_tool_creates_its_database(monkeypatch, tmp_path):

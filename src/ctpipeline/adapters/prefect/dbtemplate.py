@@ -8,6 +8,7 @@ start finds the database at head and goes on; the block types are registered at 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import subprocess
@@ -62,7 +63,9 @@ def build() -> Path:
         )
         if done.returncode != 0:
             raise RuntimeError(f"Prefect's migrations failed: {done.stderr.strip()[-2000:]}")
-        with sqlite3.connect(db) as conn:  # one self-contained file: the write-ahead log folded in
+        with contextlib.closing(sqlite3.connect(db)) as conn:  # one self-contained file: the write-ahead log folded in
             conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            conn.execute("PRAGMA journal_mode=DELETE")
+            mode = conn.execute("PRAGMA journal_mode=DELETE").fetchone()[0]
+        if str(mode).lower() != "delete":
+            raise RuntimeError(f"Prefect's template database stayed in journal mode {mode!r}")
         return templates.save(db, TOOL)
