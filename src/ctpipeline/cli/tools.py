@@ -109,9 +109,9 @@ def cmd_ui(args) -> int:
 def _seed_database(which: str, paths) -> None:
     """A UI opened on a new state folder starts from the database templates too (`ctp prepare`)."""
     if which == "mlflow":
-        from ctpipeline.adapters.mlflow import dbtemplate
+        from ctpipeline.adapters.mlflow import dbtemplate, sqlite_tracking_uri
 
-        dbtemplate.seed(f"sqlite:///{paths.mlflow_db}")
+        dbtemplate.seed(sqlite_tracking_uri(paths.mlflow_db))
         return
     from ctpipeline.adapters.prefect import dbtemplate
 
@@ -123,15 +123,15 @@ def cmd_prepare(args) -> int:
     from ctpipeline.adapters.mlflow import dbtemplate as mlflow_template
     from ctpipeline.adapters.prefect import dbtemplate as prefect_template
     from ctpipeline.env import TELEMETRY_OFF
-    from ctpipeline.store.templates import TEMPLATES_ENV, template_path
+    from ctpipeline.store.templates import TEMPLATES_ENV, template_dir, template_path
 
+    if template_dir() is None:
+        print(f"{TEMPLATES_ENV} is set empty: database templates are off, nothing to build")
+        return 0
     for key, value in TELEMETRY_OFF.items():  # as every other command: no usage reporting from the tools
         os.environ.setdefault(key, value)
     for tool, build in (("mlflow", mlflow_template.build), ("prefect", prefect_template.build)):
         path = template_path(tool)
-        if path is None:
-            print(f"{TEMPLATES_ENV} is set empty: database templates are off, nothing to build")
-            return 0
         if path.exists() and not args.force:
             print(f"{tool}: {path} (built before; --force builds it again)")
             continue

@@ -43,6 +43,16 @@ def template_path(tool: str) -> Path | None:
     return None if folder is None else folder / f"{tool}-{metadata.version(tool)}.db"
 
 
+def sqlite_path(url: str, prefix: str) -> Path | None:
+    """The database file of an SQLite URL that starts with `prefix` (``sqlite:///`` for MLflow,
+    ``sqlite+aiosqlite:///`` for Prefect; a query string dropped), as the driver opens it (no ``~`` expanded); None
+    for another database or ``:memory:``."""
+    if not url.startswith(prefix):
+        return None
+    path = url[len(prefix) :].split("?", 1)[0]
+    return Path(path) if path and path != ":memory:" else None
+
+
 def is_sqlite(path: Path) -> bool:
     try:
         with open(path, "rb") as f:
@@ -56,8 +66,10 @@ def seed(target: Path, tool: str) -> bool:
     usable template (none built, unreadable, not SQLite) the tool creates its database itself. A database another
     process created meanwhile wins: the copy is linked into place only where no file is."""
     try:
+        if target.exists():  # first: the usual case, on every store opened (the version lookup costs ~2-9 ms)
+            return False
         template = template_path(tool)
-        if template is None or target.exists() or not is_sqlite(template):
+        if template is None or not is_sqlite(template):
             return False
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = _copy_beside(template, target)

@@ -83,3 +83,16 @@ def test_a_folder_that_cannot_be_written_is_no_error(monkeypatch, tmp_path):
     blocked = tmp_path / "file"
     blocked.write_text("a file, not a folder")
     assert not templates.seed(blocked / "mlflow.db", "mlflow")
+
+
+def test_the_database_file_of_an_sqlite_url():
+    assert templates.sqlite_path("sqlite:////abs/mlflow.db?timeout=5", "sqlite:///") == Path("/abs/mlflow.db")
+    assert templates.sqlite_path("sqlite+aiosqlite:////h/prefect.db", "sqlite+aiosqlite:///") == Path("/h/prefect.db")
+    assert templates.sqlite_path("sqlite:///:memory:", "sqlite:///") is None
+    assert templates.sqlite_path("postgresql://u@127.0.0.1/db", "sqlite:///") is None
+
+
+def test_an_existing_database_is_seen_before_any_version_lookup(monkeypatch, tmp_path):
+    existing = _sqlite(tmp_path / "mlflow.db")
+    monkeypatch.setattr(templates, "template_path", lambda tool: pytest.fail("looked up a template"))
+    assert not templates.seed(existing, "mlflow")

@@ -19,10 +19,7 @@ TOOL = "mlflow"
 
 def sqlite_file(tracking_uri: str) -> Path | None:
     """The database file of an SQLite tracking URI (``sqlite:////abs/mlflow.db``), else None."""
-    if not tracking_uri.startswith("sqlite:///"):
-        return None
-    db = tracking_uri[len("sqlite:///") :].split("?", 1)[0]
-    return Path(db) if db and db != ":memory:" else None
+    return templates.sqlite_path(tracking_uri, "sqlite:///")
 
 
 def seed(tracking_uri: str) -> bool:

@@ -34,10 +34,7 @@ def database_file() -> Path | None:
 
     url = get_current_settings().server.database.connection_url
     url = url.get_secret_value() if hasattr(url, "get_secret_value") else url
-    if not url or not str(url).startswith(_SQLITE):
-        return None
-    path = str(url)[len(_SQLITE) :].split("?", 1)[0]
-    return Path(path).expanduser() if path and path != ":memory:" else None
+    return templates.sqlite_path(str(url), _SQLITE) if url else None
 
 
 def seed() -> bool:
