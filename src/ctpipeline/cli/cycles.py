@@ -47,7 +47,7 @@ def _progress(i: int, n: int | None, res: dict, seconds: float, out) -> None:
 def run_cycles(args, paths, n: int | None, trigger: str) -> list[dict]:
     """Run up to n cycles (None: until no batch is left) in this process: one Prefect server start. A flow run is
     started only when a batch is waiting, named after it (`<pipeline>/<batch>`)."""
-    from ctpipeline.adapters.prefect.results import cycle_result, run_name
+    from ctpipeline.adapters.prefect.results import NextRunName, cycle_result, run_name
     from ctpipeline.adapters.prefect.server import embedded_flow_settings, still_starting, wait_until_started
     from ctpipeline.flow import continuous_training
     from ctpipeline.steps.context import Pipeline
@@ -67,6 +67,7 @@ def run_cycles(args, paths, n: int | None, trigger: str) -> list[dict]:
         warm_up(p, waiting)
     wait_until_started()  # the embedded Prefect server, started by setup_process while the flow was imported
     results: list[dict] = []
+    names, flow = NextRunName(), None
     try:
         while n is None or len(results) < n:
             batch = next_batch(p.landing_dir, p.batch_log)
@@ -75,7 +76,9 @@ def run_cycles(args, paths, n: int | None, trigger: str) -> list[dict]:
                     print("no new batch in the landing folder: nothing to do", file=out)
                 break
             t0 = time.perf_counter()
-            flow = continuous_training.with_options(flow_run_name=run_name(p.name, batch.name))
+            names.value = run_name(p.name, batch.name)
+            if flow is None:  # one copy names every run
+                flow = continuous_training.with_options(flow_run_name=names)
             config, dry_run = str(Path(args.config).resolve()), getattr(args, "dry_run", False)
             with embedded_flow_settings():  # no flow-run heartbeats on the embedded server (nothing reads them)
                 state = flow(

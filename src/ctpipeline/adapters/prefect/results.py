@@ -28,6 +28,18 @@ def run_name(pipeline: str, batch: str | None) -> str:
     return f"{pipeline}/{batch or NO_BATCH}"
 
 
+class NextRunName:
+    """The `flow_run_name` of one flow object that starts many runs (`ctp replay`): Prefect calls it as each run
+    begins and gets the name set last, e.g. `flights-delay/2013-05`. One `Flow.with_options` copy then names them
+    all: each copy builds the flow's parameter schema again (~80 ms a run)."""
+
+    def __init__(self) -> None:
+        self.value = run_name("", None)
+
+    def __call__(self) -> str:
+        return self.value
+
+
 def run_tags(pipeline: str, batch: str | None, outcome: str | None = None) -> list[str]:
     tags = [f"pipeline:{pipeline}", f"batch:{batch or NO_BATCH}"]
     return [*tags, f"outcome:{outcome}"] if outcome else tags
