@@ -38,13 +38,26 @@ def _servers_on(home: Path) -> list[int]:
 
 
 def test_ctp_run_starts_the_embedded_server_early_and_leaves_none_behind(small_pipeline):
+    """... and never imports Prefect's server application (FastAPI and its routers, ~2 s of CPU): the server runs
+    in its own process, and this one's Prefect settings point at it."""
     cfg, state = small_pipeline
     p = Pipeline.open(cfg, state)
     landing.land(data.split_batches(make_flights_like(3000, seed=5, months=2), p.cfg.data), p.landing_dir)
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}  # no server: the embedded mode
     ctp = Path(sys.executable).parent / "ctp"
-    proc = subprocess.run(
-        [str(ctp), "run", "--config", str(cfg), "--state-dir", str(state), "--json"],
+    proc = subprocess.run(  # -X importtime: each module this process imports, on stderr
+        [
+            sys.executable,
+            "-X",
+            "importtime",
+            str(ctp),
+            "run",
+            "--config",
+            str(cfg),
+            "--state-dir",
+            str(state),
+            "--json",
+        ],
         env=env,
         capture_output=True,
         text=True,
@@ -54,6 +67,10 @@ def test_ctp_run_starts_the_embedded_server_early_and_leaves_none_behind(small_p
     doc = json.loads(proc.stdout)
     assert [r["status"] for r in doc["cycles"]] == ["accumulating"]
     assert proc.stderr.count("Starting temporary server") == 1  # one server, the one started early
+    imported = {line.rsplit("|", 1)[1].strip() for line in proc.stderr.splitlines() if line.startswith("import time:")}
+    assert "prefect.flow_engine" in imported  # the flow ran in this process ...
+    assert not {m for m in imported if m.startswith("prefect.server")}  # ... without Prefect's server application
+    assert "View at http" not in proc.stderr  # no link to a server that serves no UI
     assert (state / "prefect" / "prefect.db").exists()  # its database in the state folder
     assert _servers_on(state / "prefect") == []  # stopped with the process
 

@@ -212,10 +212,14 @@ def _holder_info(lease: float) -> dict[str, Any]:
 
 
 def _embedded_home(prefect_home: Path | None) -> Path | None:
-    """`prefect_home` when this process uses the ephemeral server on that home (no PREFECT_API_URL), else None."""
+    """`prefect_home` when this process uses the ephemeral server on that home (no PREFECT_API_URL, or the URL of
+    the embedded server this process started), else None."""
     from prefect.settings import PREFECT_API_URL, get_current_settings
 
-    if prefect_home is None or PREFECT_API_URL.value():
+    from ctpipeline.adapters.prefect.server import embedded_api_url
+
+    url = PREFECT_API_URL.value()
+    if prefect_home is None or (url and url != embedded_api_url()):
         return None
     return prefect_home if Path(get_current_settings().home).resolve() == prefect_home.resolve() else None
 
