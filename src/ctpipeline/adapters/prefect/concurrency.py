@@ -89,8 +89,10 @@ def check_api(attempts: int = 3, timeout: float = 5.0) -> None:
     from prefect.client.orchestration import SyncPrefectClient
     from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_KEY, PREFECT_API_URL
 
+    from ctpipeline.adapters.prefect.server import embedded_api_url
+
     url = PREFECT_API_URL.value()
-    if not url:
+    if not url or url == embedded_api_url():  # the embedded server (a second setup_process): perhaps still starting
         return
     error: Exception | None = None
     for attempt in range(attempts):

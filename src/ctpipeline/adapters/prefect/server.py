@@ -93,12 +93,13 @@ class EmbeddedServer:
         deadline = time.monotonic() + PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value()
         with httpx.Client() as client:
             while time.monotonic() < deadline:
-                if self.process.poll() == 3:  # uvicorn could not bind the port: another one, as Prefect does
+                code = self.process.poll()
+                if code == 3:  # uvicorn could not bind the port: another one, as Prefect does
                     self.port = _free_port(self.PORTS)
                     self.process = self._popen(env)
                     use_api(self.api_url)
                     continue
-                if self.process.poll() is not None:
+                if code is not None:
                     break
                 try:
                     if client.get(f"{self.api_url}/health").status_code == 200:
@@ -172,12 +173,13 @@ def _free_port(ports: range) -> int:
 def use_api(url: str) -> None:
     """Point this process's Prefect settings at `url`: the settings every thread reads that has not entered
     settings of its own (`prefect.context.GLOBAL_SETTINGS_CONTEXT`, as `refresh_global_settings_context` replaces
-    it), with no UI URL. The environment is left as it is: `env.prefect_server_configured` still says embedded."""
+    it), with no UI URL unless the user set one. The environment is left as it is:
+    `env.prefect_server_configured` still says embedded."""
     import prefect.context
     from prefect.settings import PREFECT_API_URL, PREFECT_UI_URL
 
     current = prefect.context.GLOBAL_SETTINGS_CONTEXT
-    settings = current.settings.copy_with_update(updates={PREFECT_API_URL: url, PREFECT_UI_URL: ""})
+    settings = current.settings.copy_with_update(updates={PREFECT_API_URL: url}, set_defaults={PREFECT_UI_URL: ""})
     context = prefect.context.SettingsContext(profile=current.profile, settings=settings)
     prefect.context.GLOBAL_SETTINGS_CONTEXT = context
     _api_url[:] = [url]
