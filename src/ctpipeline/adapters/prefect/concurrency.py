@@ -89,10 +89,10 @@ def check_api(attempts: int = 3, timeout: float = 5.0) -> None:
     from prefect.client.orchestration import SyncPrefectClient
     from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_KEY, PREFECT_API_URL
 
-    from ctpipeline.adapters.prefect.server import embedded_api_url
+    from ctpipeline.adapters.prefect.server import is_embedded
 
     url = PREFECT_API_URL.value()
-    if not url or url == embedded_api_url():  # the embedded server (a second setup_process): perhaps still starting
+    if is_embedded(url):  # also the embedded server's own URL (a second setup_process): perhaps still starting
         return
     error: Exception | None = None
     for attempt in range(attempts):
@@ -218,10 +218,9 @@ def _embedded_home(prefect_home: Path | None) -> Path | None:
     the embedded server this process started), else None."""
     from prefect.settings import PREFECT_API_URL, get_current_settings
 
-    from ctpipeline.adapters.prefect.server import embedded_api_url
+    from ctpipeline.adapters.prefect.server import is_embedded
 
-    url = PREFECT_API_URL.value()
-    if prefect_home is None or (url and url != embedded_api_url()):
+    if prefect_home is None or not is_embedded(PREFECT_API_URL.value()):
         return None
     return prefect_home if Path(get_current_settings().home).resolve() == prefect_home.resolve() else None
 

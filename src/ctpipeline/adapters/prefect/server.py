@@ -190,6 +190,12 @@ def embedded_api_url() -> str | None:
     return _api_url[0] if _api_url else None
 
 
+def is_embedded(url: str | None) -> bool:
+    """Whether Prefect API URL `url` means the embedded mode: none at all, or that of the server this process
+    started."""
+    return not url or url == embedded_api_url()
+
+
 _started: StartedServer | None = None
 _lock = threading.Lock()
 
