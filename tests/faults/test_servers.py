@@ -67,7 +67,16 @@ def test_ctp_serve_stops_within_seconds_on_ctrl_c_even_with_a_run_in_progress(pr
     env = _env(PREFECT_API_URL.value(), CTP_FAULT_PAUSE="slot-acquired:600", PREFECT_RUNNER_POLL_FREQUENCY="2")
     with open(log, "wb") as f:
         cmd = [sys.executable, "-m", "ctpipeline", *args]
-        proc = subprocess.Popen(cmd, env=env, stdout=f, stderr=subprocess.STDOUT, start_new_session=True)
+        # SIGINT as a terminal's foreground job has it: a suite started in the background of a script (`cmd &`
+        # without job control, nohup) runs with SIGINT ignored, which every child inherits and CPython keeps
+        proc = subprocess.Popen(
+            cmd,
+            env=env,
+            stdout=f,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        )
     try:
         _wait_for_text(log, "serving continuous-training/flights-delay", proc, 300)
         with get_client(sync_client=True) as client:
