@@ -182,10 +182,11 @@ def cmd_release(args) -> int:
 
 
 def cmd_serve(args) -> int:
+    setup_process(args, flows=True)  # first: Prefect sets up its logging when the flow is imported, and must find
+    # PREFECT_LOGGING_EXTRA_LOGGERS set by then (or our lines print twice: our handler and Prefect's root one)
     from ctpipeline.adapters.prefect.deployments import serve_deployments
     from ctpipeline.flow import continuous_training
 
-    setup_process(args, flows=True)
     try:
         serve_deployments(continuous_training, args.config, args.state_dir, args.cron, limit=args.limit)
     except KeyboardInterrupt:
