@@ -1,6 +1,7 @@
 """Prefect deployments: one ``continuous-training/<pipeline>`` deployment per pipeline config, with parameters
 ``{config, state_dir, trigger: "schedule"}`` and the cron of ``triggers.schedule`` (or ``ctp serve --cron``), run
-by ``prefect.serve`` (blocks; each flow run executes in a child process of the serve process).
+by a Prefect `Runner` as ``prefect.serve`` runs one (blocks; each flow run executes in a child process of the serve
+process; SIGTERM stops it as Ctrl-C does).
 """
 
 from __future__ import annotations
@@ -98,13 +99,13 @@ def serve_deployments(
     cron: str | None | Sequence[str | None] = None,
     limit: int | None = None,
 ) -> None:
-    """Register one deployment per pipeline and run them with ``prefect.serve`` (blocks until SIGINT/SIGTERM).
+    """Register one deployment per pipeline and run them as ``prefect.serve`` would (`_serve`; blocks until SIGINT
+    or SIGTERM).
 
     Needs a Prefect server (``PREFECT_API_URL``): an ephemeral one would live and die with this process and run
     no scheduler. Creates the ``train-<pipeline>`` concurrency limit (one slot) for each pipeline first, so that
     ``training_slot`` with ``strict=True`` finds it.
     """
-    from prefect import serve
     from prefect.settings import PREFECT_API_URL
 
     if not PREFECT_API_URL.value():
@@ -118,4 +119,36 @@ def serve_deployments(
     deployments = to_deployments(flow, specs)
     for s in specs:
         logger.info("serving %s (%s)%s", s.full_name, s.config, f", cron {s.cron!r}" if s.cron else "")
-    serve(*deployments, limit=limit, print_starting_message=False)
+    _serve(deployments, limit)
+
+
+def _serve(deployments: list[Any], limit: int | None) -> None:
+    """What ``prefect.serve`` does (a `Runner` with every deployment, schedules paused on shutdown), except that
+    SIGTERM (systemd's and every supervisor's stop) takes the path of Ctrl-C: the runner's task is cancelled, its
+    flow-run processes are ended, its deployments paused. Prefect's own SIGTERM handler calls the runner's `stop`
+    from inside the running loop, where it only makes a coroutine that is never awaited, then raises `SystemExit`
+    in the middle of the loop (a RuntimeWarning and asyncio tracebacks at every stop)."""
+    import asyncio
+
+    from prefect.runner import Runner
+
+    runner = Runner(pause_on_shutdown=True, limit=limit)
+    for deployment in deployments:
+        runner.add_deployment(deployment)
+
+    async def main() -> None:
+        loop, task = asyncio.get_running_loop(), asyncio.current_task()
+
+        def on_sigterm(*_: Any) -> None:
+            logger.info("SIGTERM received: stopping the served deployments")
+            loop.call_soon_threadsafe(task.cancel)  # wakes the loop, as asyncio's own Ctrl-C handler does
+
+        runner.handle_sigterm = on_sigterm  # Runner.start installs this attribute as the SIGTERM handler
+        await runner.start()
+
+    try:
+        asyncio.run(main())
+    except (KeyboardInterrupt, asyncio.CancelledError) as exc:
+        logger.info(
+            "%s: the served deployments stopped", "SIGTERM" if isinstance(exc, asyncio.CancelledError) else "Ctrl-C"
+        )
