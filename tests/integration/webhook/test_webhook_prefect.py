@@ -5,7 +5,7 @@ Topology (everything on 127.0.0.1, everything stopped at the end):
 * the session's Prefect test server (`prefect_server` fixture: `prefect_test_harness`, SQLite);
 * `python -m ctpipeline serve --config <pipeline.yaml>` in a subprocess (its own session, so the
   whole process group, flow-run children included, is stopped with one signal): it registers the deployment
-  `continuous-training/<pipeline>` and runs it with `prefect.serve`; flow runs execute in child processes;
+  `continuous-training/<pipeline>` and runs it as `prefect.serve` does; flow runs execute in child processes;
 * the webhook app under uvicorn in a thread of this process, with a real `PrefectLauncher`.
 
 A signed alert must start exactly one flow run, which reaches Completed; 100 copies of it within seconds, and

@@ -129,6 +129,7 @@ def _serve(deployments: list[Any], limit: int | None) -> None:
     from inside the running loop, where it only makes a coroutine that is never awaited, then raises `SystemExit`
     in the middle of the loop (a RuntimeWarning and asyncio tracebacks at every stop)."""
     import asyncio
+    import signal
 
     from prefect.runner import Runner
 
@@ -136,19 +137,30 @@ def _serve(deployments: list[Any], limit: int | None) -> None:
     for deployment in deployments:
         runner.add_deployment(deployment)
 
+    stopping: list[str] = []
+
     async def main() -> None:
         loop, task = asyncio.get_running_loop(), asyncio.current_task()
 
+        def stop() -> None:  # in the loop, not in the signal handler
+            if not stopping:  # a second SIGTERM must not cut the first one's clean-up short
+                stopping.append("SIGTERM")
+                logger.info("SIGTERM received: stopping the served deployments")
+                task.cancel()
+
         def on_sigterm(*_: Any) -> None:
-            logger.info("SIGTERM received: stopping the served deployments")
-            loop.call_soon_threadsafe(task.cancel)  # wakes the loop, as asyncio's own Ctrl-C handler does
+            try:
+                loop.call_soon_threadsafe(stop)  # wakes the loop, as asyncio's own Ctrl-C handler does
+            except RuntimeError:  # the loop is closed: the serve is ending already
+                pass
 
         runner.handle_sigterm = on_sigterm  # Runner.start installs this attribute as the SIGTERM handler
         await runner.start()
 
+    previous = signal.getsignal(signal.SIGTERM)
     try:
         asyncio.run(main())
-    except (KeyboardInterrupt, asyncio.CancelledError) as exc:
-        logger.info(
-            "%s: the served deployments stopped", "SIGTERM" if isinstance(exc, asyncio.CancelledError) else "Ctrl-C"
-        )
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        logger.info("%s: the served deployments stopped", stopping[0] if stopping else "Ctrl-C")
+    finally:  # a SIGTERM during the process's exit ends it as it would have before serving
+        signal.signal(signal.SIGTERM, previous)
